@@ -1,0 +1,139 @@
+/**
+ * Small helpers shared by the generated codec and the hand-written parts (OXM, framing).
+ *
+ * Decoders signal bad input by throwing OfpDecodeError, which carries the OpenFlow (type, code)
+ * to answer with; the public entry points in decode.ts catch it and return it as a value, so no
+ * exception ever leaves the codec. `cur.p` is how a decoder hands back the offset after the item
+ * it read without allocating a result pair for every item.
+ */
+
+import { errorName, errorText } from '../../proto/errors.js';
+
+export class OfpDecodeError extends Error {
+  constructor(readonly errType: number, readonly code: number, detail?: string) {
+    super(`${errorName(errType, code)}: ${detail ?? errorText(errType, code)}`);
+    this.name = 'OfpDecodeError';
+  }
+}
+
+/** Where the last decoder stopped (the offset after the item, padding included). */
+export const cur = { p: 0 };
+
+export function fail(type: number, code: number, detail?: string): never {
+  throw new OfpDecodeError(type, code, detail);
+}
+
+export const pad8 = (n: number): number => (n + 7) & ~7;
+
+export function sum<T>(items: readonly T[], size: (item: T) => number): number {
+  let n = 0;
+  for (const it of items) n += size(it);
+  return n;
+}
+
+const HEX: string[] = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+
+/** `00:11:22:aa:bb:cc` */
+export function readMac(b: Uint8Array, o: number): string {
+  return `${HEX[b[o]!]}:${HEX[b[o + 1]!]}:${HEX[b[o + 2]!]}:${HEX[b[o + 3]!]}:${HEX[b[o + 4]!]}:${HEX[b[o + 5]!]}`;
+}
+
+const MAC_RE = /^[0-9a-fA-F]{1,2}(:[0-9a-fA-F]{1,2}){5}$/;
+
+export function writeMac(b: Uint8Array, o: number, mac: string): void {
+  if (!MAC_RE.test(mac)) throw new RangeError(`not an Ethernet address: ${JSON.stringify(mac)}`);
+  const parts = mac.split(':');
+  for (let i = 0; i < 6; i++) b[o + i] = parseInt(parts[i]!, 16);
+}
+
+export function readIpv4(b: Uint8Array, o: number): string {
+  return `${b[o]}.${b[o + 1]}.${b[o + 2]}.${b[o + 3]}`;
+}
+
+const IPV4_RE = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
+
+export function writeIpv4(b: Uint8Array, o: number, ip: string): void {
+  const m = IPV4_RE.exec(ip);
+  if (m === null || m.slice(1).some((x) => Number(x) > 255)) throw new RangeError(`not an IPv4 address: ${JSON.stringify(ip)}`);
+  for (let i = 0; i < 4; i++) b[o + i] = Number(m[i + 1]);
+}
+
+/** RFC 5952 text: lower case, no leading zeros, the longest run of zero groups (two or more) as `::`. */
+export function readIpv6(b: Uint8Array, o: number): string {
+  const g: number[] = [];
+  for (let i = 0; i < 8; i++) g.push(b[o + 2 * i]! << 8 | b[o + 2 * i + 1]!);
+  let best = -1, bestLen = 1;
+  for (let i = 0; i < 8;) {
+    if (g[i] !== 0) { i++; continue; }
+    let j = i;
+    while (j < 8 && g[j] === 0) j++;
+    if (j - i > bestLen) best = i, bestLen = j - i;
+    i = j;
+  }
+  const hex = (xs: number[]) => xs.map((x) => x.toString(16)).join(':');
+  if (best < 0) return hex(g);
+  return `${hex(g.slice(0, best))}::${hex(g.slice(best + bestLen))}`;
+}
+
+export function writeIpv6(b: Uint8Array, o: number, ip: string): void {
+  const bad = () => new RangeError(`not an IPv6 address: ${JSON.stringify(ip)}`);
+  const halves = ip.split('::');
+  if (halves.length > 2) throw bad();
+  const groups = (s: string): number[] => {
+    if (s === '') return [];
+    const out: number[] = [];
+    const parts = s.split(':');
+    for (let i = 0; i < parts.length; i++) {
+      const part = parts[i]!;
+      if (i === parts.length - 1 && part.includes('.')) {
+        const v4 = new Uint8Array(4);
+        writeIpv4(v4, 0, part);
+        out.push(v4[0]! << 8 | v4[1]!, v4[2]! << 8 | v4[3]!);
+      } else {
+        if (!/^[0-9a-fA-F]{1,4}$/.test(part)) throw bad();
+        out.push(parseInt(part, 16));
+      }
+    }
+    return out;
+  };
+  const head = groups(halves[0]!);
+  const tail = halves.length === 2 ? groups(halves[1]!) : [];
+  if (halves.length === 1 ? head.length !== 8 : head.length + tail.length > 7) throw bad();
+  const all = [...head, ...new Array<number>(8 - head.length - tail.length).fill(0), ...tail];
+  for (let i = 0; i < 8; i++) {
+    b[o + 2 * i] = all[i]! >>> 8;
+    b[o + 2 * i + 1] = all[i]! & 0xff;
+  }
+}
+
+/** Fixed-size NUL-padded text; bytes are taken as Latin-1 so that every byte survives a round trip. */
+export function readStr(b: Uint8Array, o: number, size: number): string {
+  let e = o;
+  const end = o + size;
+  while (e < end && b[e] !== 0) e++;
+  return Buffer.from(b.buffer, b.byteOffset + o, e - o).toString('latin1');
+}
+
+export function writeStr(b: Uint8Array, o: number, size: number, s: string): void {
+  if (s.length > size) throw new RangeError(`text longer than ${size} bytes: ${JSON.stringify(s)}`);
+  let i = 0;
+  for (; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c > 0xff) throw new RangeError(`text is not Latin-1: ${JSON.stringify(s)}`);
+    b[o + i] = c;
+  }
+  for (; i < size; i++) b[o + i] = 0;
+}
+
+export function toHex(b: Uint8Array): string {
+  let s = '';
+  for (let i = 0; i < b.length; i++) s += HEX[b[i]!];
+  return s;
+}
+
+/** Hex text to bytes; spaces, newlines, colons and a 0x prefix are ignored. Undefined if not hex. */
+export function fromHex(text: string): Buffer | undefined {
+  const clean = text.replace(/0x/gi, '').replace(/[\s:.,]/g, '');
+  if (clean.length % 2 !== 0 || !/^[0-9a-fA-F]*$/.test(clean)) return undefined;
+  return Buffer.from(clean, 'hex');
+}
