@@ -48,6 +48,14 @@ const PBB = { field: OFPXMT.ETH_TYPE, values: [0x88e7] };
 const proto = (p: number): Prereq => ({ field: OFPXMT.IP_PROTO, values: [p] });
 const icmpv6 = (...types: number[]): Prereq => ({ field: OFPXMT.ICMPV6_TYPE, values: types });
 
+/**
+ * Fields the OpenFlow 1.3 table lists as not maskable but Open vSwitch accepts with a mask (and
+ * ovs-ofctl sends masked: `tcp_src=0x1000/0xf000`). A switch may support more masks than the
+ * table requires; we accept what OVS accepts so that its clients and the controllers tested
+ * against it work unchanged.
+ */
+const OVS_MASK = true;
+
 type Row = [keyof typeof OFPXMT, OxmKind, boolean, Prereq[], number?];
 
 const rows: Row[] = [
@@ -64,12 +72,12 @@ const rows: Row[] = [
   ['IP_PROTO', 'u8', false, [IP]],
   ['IPV4_SRC', 'ipv4', true, [IPV4]],
   ['IPV4_DST', 'ipv4', true, [IPV4]],
-  ['TCP_SRC', 'u16', false, [proto(6)]],
-  ['TCP_DST', 'u16', false, [proto(6)]],
-  ['UDP_SRC', 'u16', false, [proto(17)]],
-  ['UDP_DST', 'u16', false, [proto(17)]],
-  ['SCTP_SRC', 'u16', false, [proto(132)]],
-  ['SCTP_DST', 'u16', false, [proto(132)]],
+  ['TCP_SRC', 'u16', OVS_MASK, [proto(6)]],
+  ['TCP_DST', 'u16', OVS_MASK, [proto(6)]],
+  ['UDP_SRC', 'u16', OVS_MASK, [proto(17)]],
+  ['UDP_DST', 'u16', OVS_MASK, [proto(17)]],
+  ['SCTP_SRC', 'u16', OVS_MASK, [proto(132)]],
+  ['SCTP_DST', 'u16', OVS_MASK, [proto(132)]],
   ['ICMPV4_TYPE', 'u8', false, [IPV4, proto(1)]],
   ['ICMPV4_CODE', 'u8', false, [IPV4, proto(1)]],
   ['ARP_OP', 'u16', false, [ARP]],
@@ -82,9 +90,9 @@ const rows: Row[] = [
   ['IPV6_FLABEL', 'u32', true, [IPV6], 0x000fffff],
   ['ICMPV6_TYPE', 'u8', false, [IPV6, proto(58)]],
   ['ICMPV6_CODE', 'u8', false, [IPV6, proto(58)]],
-  ['IPV6_ND_TARGET', 'ipv6', false, [icmpv6(135, 136)]],
-  ['IPV6_ND_SLL', 'mac', false, [icmpv6(135)]],
-  ['IPV6_ND_TLL', 'mac', false, [icmpv6(136)]],
+  ['IPV6_ND_TARGET', 'ipv6', OVS_MASK, [icmpv6(135, 136)]],
+  ['IPV6_ND_SLL', 'mac', OVS_MASK, [icmpv6(135)]],
+  ['IPV6_ND_TLL', 'mac', OVS_MASK, [icmpv6(136)]],
   ['MPLS_LABEL', 'u32', false, [MPLS], 0x000fffff],
   ['MPLS_TC', 'u8', false, [MPLS], 0x07],
   ['MPLS_BOS', 'u8', false, [MPLS], 0x01],

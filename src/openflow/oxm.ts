@@ -13,7 +13,7 @@ import { OFPXMC, OFPMT } from '../../proto/constants.js';
 import { OFPE } from '../../proto/errors.js';
 import { OXM_FIELDS, KIND_SIZE, type OxmFieldDef } from '../../proto/oxm.js';
 import type { ErrorPair } from '../../proto/schema.js';
-import { cur, fail, pad8, readMac, writeMac, readIpv4, writeIpv4, readIpv6, writeIpv6 } from './runtime.js';
+import { cur, fail, pad8, readMac, writeMac, readIpv4, writeIpv4, readIpv6, writeIpv6, writeU64 } from './runtime.js';
 
 export type OxmValue = number | bigint | string;
 
@@ -74,7 +74,7 @@ function writeValue(d: OxmFieldDef, b: Buffer, o: number, v: OxmValue): void {
     case 'u32': { const t = num(); b[o] = t >>> 24; b[o + 1] = t >>> 16; b[o + 2] = t >>> 8; b[o + 3] = t; return; }
     case 'u64':
       if (typeof v !== 'bigint') throw new RangeError(`${d.name}: expected a bigint, got ${String(v)}`);
-      b.writeBigUInt64BE(v, o);
+      writeU64(b, o, v);
       return;
     case 'mac': writeMac(b, o, String(v)); return;
     case 'ipv4': writeIpv4(b, o, String(v)); return;

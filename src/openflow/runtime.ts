@@ -38,24 +38,63 @@ export function readMac(b: Uint8Array, o: number): string {
   return `${HEX[b[o]!]}:${HEX[b[o + 1]!]}:${HEX[b[o + 2]!]}:${HEX[b[o + 3]!]}:${HEX[b[o + 4]!]}:${HEX[b[o + 5]!]}`;
 }
 
-const MAC_RE = /^[0-9a-fA-F]{1,2}(:[0-9a-fA-F]{1,2}){5}$/;
+/** Value of a hex digit, or -1. */
+function hexDigit(c: number): number {
+  if (c >= 48 && c <= 57) return c - 48;
+  const l = c | 0x20;
+  return l >= 97 && l <= 102 ? l - 87 : -1;
+}
 
+/** Parses `aa:bb:cc:dd:ee:ff` (one or two hex digits a group) without allocating. */
 export function writeMac(b: Uint8Array, o: number, mac: string): void {
-  if (!MAC_RE.test(mac)) throw new RangeError(`not an Ethernet address: ${JSON.stringify(mac)}`);
-  const parts = mac.split(':');
-  for (let i = 0; i < 6; i++) b[o + i] = parseInt(parts[i]!, 16);
+  let i = 0;
+  for (let k = 0; k < 6; k++) {
+    if (k > 0) {
+      if (mac.charCodeAt(i) !== 58) throw new RangeError(`not an Ethernet address: ${JSON.stringify(mac)}`);
+      i++;
+    }
+    const d1 = hexDigit(mac.charCodeAt(i));
+    if (d1 < 0) throw new RangeError(`not an Ethernet address: ${JSON.stringify(mac)}`);
+    const d2 = hexDigit(mac.charCodeAt(i + 1));
+    if (d2 < 0) { b[o + k] = d1; i += 1; } else { b[o + k] = d1 * 16 + d2; i += 2; }
+  }
+  if (i !== mac.length) throw new RangeError(`not an Ethernet address: ${JSON.stringify(mac)}`);
 }
 
 export function readIpv4(b: Uint8Array, o: number): string {
   return `${b[o]}.${b[o + 1]}.${b[o + 2]}.${b[o + 3]}`;
 }
 
-const IPV4_RE = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
-
+/** Parses dotted-quad IPv4 text without allocating. */
 export function writeIpv4(b: Uint8Array, o: number, ip: string): void {
-  const m = IPV4_RE.exec(ip);
-  if (m === null || m.slice(1).some((x) => Number(x) > 255)) throw new RangeError(`not an IPv4 address: ${JSON.stringify(ip)}`);
-  for (let i = 0; i < 4; i++) b[o + i] = Number(m[i + 1]);
+  let i = 0;
+  for (let k = 0; k < 4; k++) {
+    if (k > 0) {
+      if (ip.charCodeAt(i) !== 46) throw new RangeError(`not an IPv4 address: ${JSON.stringify(ip)}`);
+      i++;
+    }
+    let v = 0;
+    const start = i;
+    for (let c = ip.charCodeAt(i); c >= 48 && c <= 57 && i - start < 3; c = ip.charCodeAt(++i)) v = v * 10 + c - 48;
+    if (i === start || v > 255) throw new RangeError(`not an IPv4 address: ${JSON.stringify(ip)}`);
+    b[o + k] = v;
+  }
+  if (i !== ip.length) throw new RangeError(`not an IPv4 address: ${JSON.stringify(ip)}`);
+}
+
+const U64_MAX = (1n << 64n) - 1n;
+
+/** Writes a 64-bit unsigned bigint big-endian; zero (the usual cookie, mask, counter) is cheap. */
+export function writeU64(b: Uint8Array, o: number, v: bigint): void {
+  if (v === 0n) {
+    for (let i = 0; i < 8; i++) b[o + i] = 0;
+    return;
+  }
+  if (typeof v !== 'bigint' || v < 0n || v > U64_MAX) throw new RangeError(`not a 64-bit unsigned bigint: ${String(v)}`);
+  const hi = Number(v >> 32n);
+  const lo = Number(v & 0xffffffffn);
+  b[o] = hi >>> 24; b[o + 1] = hi >>> 16; b[o + 2] = hi >>> 8; b[o + 3] = hi;
+  b[o + 4] = lo >>> 24; b[o + 5] = lo >>> 16; b[o + 6] = lo >>> 8; b[o + 7] = lo;
 }
 
 /** RFC 5952 text: lower case, no leading zeros, the longest run of zero groups (two or more) as `::`. */
