@@ -82,13 +82,6 @@ function writeValue(d: OxmFieldDef, b: Buffer, o: number, v: OxmValue): void {
   }
 }
 
-/** True when a numeric value has bits outside the field's meaningful bits. */
-function outOfRange(d: OxmFieldDef, b: Uint8Array, o: number): boolean {
-  if (d.validBits === undefined) return false;
-  const v = readValue(d, b, o) as number;
-  return (v & ~d.validBits) !== 0;
-}
-
 /**
  * Decodes one OXM TLV at b[p..e); `errs` says which errors to report. Sets cur.p after it.
  */
@@ -121,11 +114,10 @@ function decodeOne(b: Buffer, p: number, e: number, errs: OxmErrors): Oxm {
   if (d === undefined) fail(...errs.field);
   const size = KIND_SIZE[d.kind];
   if (len !== (hasMask ? 2 * size : size)) fail(...errs.len);
-  if (hasMask && !errs.allowMask) fail(...errs.mask);
-  if (hasMask && !d.maskable) fail(...errs.mask);
-  if (outOfRange(d, b, v)) fail(...errs.value);
   const value = readValue(d, b, v);
+  if (d.validBits !== undefined && ((value as number) & ~d.validBits) !== 0) fail(...errs.value);
   if (!hasMask) return { field, value };
+  if (!errs.allowMask || !d.maskable) fail(...errs.mask);
   for (let i = 0; i < size; i++) if ((b[v + i]! & ~b[v + size + i]!) !== 0) fail(...BM.BAD_WILDCARDS!);
   return { field, value, mask: readValue(d, b, v + size) };
 }
@@ -158,15 +150,16 @@ export function decodeMatch(b: Buffer, o: number, end: number): Oxm[] {
   let seenHi = 0; // basic fields 20..39
   let p = o + 4;
   while (p < e) {
-    const x = decodeOne(b, p, e, MATCH_ERRORS);
+    // Class and field from the header bytes (decodeOne checks the header is all there).
+    const basic = b[p] === 0x80 && b[p + 1] === 0x00;
+    const f = b[p + 2]! >>> 1;
+    out.push(decodeOne(b, p, e, MATCH_ERRORS));
     p = cur.p;
-    if (!('oxmClass' in x)) {
-      const f = x.field;
+    if (basic) {
       const bit = 1 << (f < 20 ? f : f - 20);
       if (f < 20) { if (seenLo & bit) fail(...BM.DUP_FIELD!); seenLo |= bit; }
       else { if (seenHi & bit) fail(...BM.DUP_FIELD!); seenHi |= bit; }
     }
-    out.push(x);
   }
   cur.p = o + pad8(len);
   return out;
