@@ -13,7 +13,7 @@ import { OFPXMC, OFPMT } from '../../proto/constants.js';
 import { OFPE } from '../../proto/errors.js';
 import { OXM_FIELDS, KIND_SIZE, type OxmFieldDef } from '../../proto/oxm.js';
 import type { ErrorPair } from '../../proto/schema.js';
-import { cur, fail, pad8, readMac, writeMac, readIpv4, writeIpv4, readIpv6, writeIpv6, writeU64 } from './runtime.js';
+import { cur, fail, pad8, readMac, writeMac, readIpv4, writeIpv4, readIpv6, writeIpv6, readU64, writeU64 } from './runtime.js';
 
 export type OxmValue = number | bigint | string;
 
@@ -55,7 +55,7 @@ function readValue(d: OxmFieldDef, b: Uint8Array, o: number): OxmValue {
     case 'u16': return b[o]! << 8 | b[o + 1]!;
     case 'u24': return b[o]! << 16 | b[o + 1]! << 8 | b[o + 2]!;
     case 'u32': return (b[o]! << 24 >>> 0) + (b[o + 1]! << 16 | b[o + 2]! << 8 | b[o + 3]!);
-    case 'u64': return Buffer.from(b.buffer, b.byteOffset, b.byteLength).readBigUInt64BE(o);
+    case 'u64': return readU64(b, o);
     case 'mac': return readMac(b, o);
     case 'ipv4': return readIpv4(b, o);
     case 'ipv6': return readIpv6(b, o);
@@ -186,24 +186,30 @@ export function oxmLength(x: Oxm): number {
 }
 
 export function encodeOxm(x: Oxm, b: Buffer, o: number): number {
+  if ((x as OxmOther).oxmClass !== undefined) return encodeOther(x as OxmOther, b, o);
+  const basic = x as OxmBasic;
+  const d = OXM_FIELDS[basic.field];
+  if (d === undefined) throw new RangeError(`unknown OXM field ${basic.field}`);
+  const size = KIND_SIZE[d.kind];
+  const masked = basic.mask !== undefined;
+  b[o] = 0x80;
+  b[o + 1] = 0x00;
+  b[o + 2] = (basic.field << 1) | (masked ? 1 : 0);
+  b[o + 3] = masked ? 2 * size : size;
+  writeValue(d, b, o + 4, basic.value);
+  if (!masked) return o + 4 + size;
+  writeValue(d, b, o + 4 + size, basic.mask!);
+  return o + 4 + 2 * size;
+}
+
+function encodeOther(x: OxmOther, b: Buffer, o: number): number {
   const n = payloadLength(x);
   if (n > 255) throw new RangeError('OXM payload longer than 255 bytes');
-  const cls = isBasic(x) ? OFPXMC.OPENFLOW_BASIC : x.oxmClass;
-  b[o] = cls >>> 8;
-  b[o + 1] = cls;
+  b[o] = x.oxmClass >>> 8;
+  b[o + 1] = x.oxmClass;
   b[o + 2] = (x.field << 1) | (x.mask === undefined ? 0 : 1);
   b[o + 3] = n;
   let p = o + 4;
-  if (isBasic(x)) {
-    const d = OXM_FIELDS[x.field]!;
-    writeValue(d, b, p, x.value);
-    p += KIND_SIZE[d.kind];
-    if (x.mask !== undefined) {
-      writeValue(d, b, p, x.mask);
-      p += KIND_SIZE[d.kind];
-    }
-    return p;
-  }
   if (x.experimenter !== undefined) {
     b.writeUInt32BE(x.experimenter >>> 0, p);
     p += 4;

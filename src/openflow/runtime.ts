@@ -84,17 +84,25 @@ export function writeIpv4(b: Uint8Array, o: number, ip: string): void {
 
 const U64_MAX = (1n << 64n) - 1n;
 
-/** Writes a 64-bit unsigned bigint big-endian; zero (the usual cookie, mask, counter) is cheap. */
+// One 8-byte scratch cell seen as a bigint and as bytes: converting through it costs one bigint
+// and no shifts (Buffer's readBigUInt64BE builds two intermediate bigints per value).
+const cell64 = new BigUint64Array(1);
+const cell8 = new Uint8Array(cell64.buffer);
+const LITTLE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+/** Reads a 64-bit unsigned big-endian value as a bigint. */
+export function readU64(b: Uint8Array, o: number): bigint {
+  if (LITTLE) for (let i = 0; i < 8; i++) cell8[i] = b[o + 7 - i]!;
+  else for (let i = 0; i < 8; i++) cell8[i] = b[o + i]!;
+  return cell64[0]!;
+}
+
+/** Writes a 64-bit unsigned bigint big-endian (a typed array would wrap: the range is checked). */
 export function writeU64(b: Uint8Array, o: number, v: bigint): void {
-  if (v === 0n) {
-    for (let i = 0; i < 8; i++) b[o + i] = 0;
-    return;
-  }
   if (typeof v !== 'bigint' || v < 0n || v > U64_MAX) throw new RangeError(`not a 64-bit unsigned bigint: ${String(v)}`);
-  const hi = Number(v >> 32n);
-  const lo = Number(v & 0xffffffffn);
-  b[o] = hi >>> 24; b[o + 1] = hi >>> 16; b[o + 2] = hi >>> 8; b[o + 3] = hi;
-  b[o + 4] = lo >>> 24; b[o + 5] = lo >>> 16; b[o + 6] = lo >>> 8; b[o + 7] = lo;
+  cell64[0] = v;
+  if (LITTLE) for (let i = 0; i < 8; i++) b[o + i] = cell8[7 - i]!;
+  else for (let i = 0; i < 8; i++) b[o + i] = cell8[i]!;
 }
 
 /** RFC 5952 text: lower case, no leading zeros, the longest run of zero groups (two or more) as `::`. */
