@@ -88,6 +88,14 @@ function readScalar(type: string, at: string): string {
   }
 }
 
+/** True when every item a node can decode carries a padded (multiple of 8) length. */
+function itemsPadded(name: string): boolean {
+  const n = node(name);
+  if (n.kind === 'struct') return n.lengthStyle === 'padded';
+  const all = [...n.cases.map(([, c]) => c), ...(typeof n.fallback === 'string' ? [n.fallback] : [])];
+  return all.every(itemsPadded);
+}
+
 interface Layout {
   /** Offset of the length field, if the struct carries its own length. */
   lenAt?: number;
@@ -194,7 +202,10 @@ function genStructDecoder(s: StructDef): string {
           case 'list': {
             const n = lengthOfLocals.get(f.name);
             if (n !== undefined) {
-              c += `  if (${n} > e - p) fail(${le});\n`;
+              // A byte count of 8-aligned items (actions) that is not a multiple of 8 is the
+              // container's own length error (BAD_REQUEST/BAD_LEN for packet-out's actions_len).
+              const aligned = itemsPadded(f.of) ? ` || (${n} & 7) !== 0` : '';
+              c += `  if (${n} > e - p${aligned}) fail(${le});\n`;
               c += `  const v_${f.name} = dl${f.of}(b, p, p + ${n});\n  p += ${n};\n`;
             } else {
               c += `  const v_${f.name} = dl${f.of}(b, p, e);\n  p = e;\n`;

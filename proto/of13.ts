@@ -100,15 +100,18 @@ def('Bucket', E.GROUP_MOD_FAILED!.BAD_BUCKET!, [
 // Meters: bands are type, len, rate, burst_size, then their own fields
 // ---------------------------------------------------------------------------------------------
 
+// An unknown band type is METER_MOD_FAILED/BAD_BAND; a band whose length is wrong is a malformed
+// request (BAD_REQUEST/BAD_LEN), as Open vSwitch and ofsoftswitch13 answer: the specification
+// has no band-length code.
 const BAD_BAND = E.METER_MOD_FAILED!.BAD_BAND!;
 const band = (name: string, t: number, fields: Field[]) =>
-  def(name, BAD_BAND, [konst('type', 'u16', [t], 'meterBand'), len('len'), u32('rate'), u32('burstSize'), ...fields], 'padded');
+  def(name, BAD_LEN, [konst('type', 'u16', [t], 'meterBand'), len('len'), u32('rate'), u32('burstSize'), ...fields], 'padded');
 
 dispatch('MeterBand', 'type', 0, 'u16', [
   [OFPMBT.DROP, band('MeterBandDrop', OFPMBT.DROP, [pad(4)])],
   [OFPMBT.DSCP_REMARK, band('MeterBandDscpRemark', OFPMBT.DSCP_REMARK, [u8('precLevel'), pad(3)])],
   [OFPMBT.EXPERIMENTER, band('MeterBandExperimenter', OFPMBT.EXPERIMENTER, [u32('experimenter'), bytes('data')])],
-], BAD_BAND, BAD_BAND);
+], BAD_BAND, BAD_LEN);
 
 // ---------------------------------------------------------------------------------------------
 // Queues (queue-get-config reply)

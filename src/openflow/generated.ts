@@ -1533,10 +1533,10 @@ function dlBucket(b: Buffer, o: number, e: number): Bucket[] {
 }
 
 function dMeterBandDrop(b: Buffer, o: number, end: number): MeterBandDrop {
-  if (end - o < 16) fail(12, 8);
+  if (end - o < 16) fail(1, 6);
   const len = (b[o + 2]! << 8 | b[o + 2 + 1]!);
-  if (len !== 16) fail(12, 8);
-  if (len > end - o || (len & 7) !== 0) fail(12, 8);
+  if (len !== 16) fail(1, 6);
+  if (len > end - o || (len & 7) !== 0) fail(1, 6);
   const e = o + len;
   const next = e;
   const v_rate = b.readUInt32BE(o + 4);
@@ -1567,10 +1567,10 @@ function lMeterBandDrop(v: MeterBandDrop): number {
 }
 
 function dMeterBandDscpRemark(b: Buffer, o: number, end: number): MeterBandDscpRemark {
-  if (end - o < 16) fail(12, 8);
+  if (end - o < 16) fail(1, 6);
   const len = (b[o + 2]! << 8 | b[o + 2 + 1]!);
-  if (len !== 16) fail(12, 8);
-  if (len > end - o || (len & 7) !== 0) fail(12, 8);
+  if (len !== 16) fail(1, 6);
+  if (len > end - o || (len & 7) !== 0) fail(1, 6);
   const e = o + len;
   const next = e;
   const v_rate = b.readUInt32BE(o + 4);
@@ -1604,10 +1604,10 @@ function lMeterBandDscpRemark(v: MeterBandDscpRemark): number {
 }
 
 function dMeterBandExperimenter(b: Buffer, o: number, end: number): MeterBandExperimenter {
-  if (end - o < 16) fail(12, 8);
+  if (end - o < 16) fail(1, 6);
   const len = (b[o + 2]! << 8 | b[o + 2 + 1]!);
-  if (len < 16) fail(12, 8);
-  if (len > end - o || (len & 7) !== 0) fail(12, 8);
+  if (len < 16) fail(1, 6);
+  if (len > end - o || (len & 7) !== 0) fail(1, 6);
   const e = o + len;
   const next = e;
   const v_rate = b.readUInt32BE(o + 4);
@@ -1616,7 +1616,7 @@ function dMeterBandExperimenter(b: Buffer, o: number, end: number): MeterBandExp
   let p = o + 16;
   const v_data = b.subarray(p, e);
   p = e;
-  if (p !== e) fail(12, 8);
+  if (p !== e) fail(1, 6);
   cur.p = next;
   return { type: 0xffff, rate: v_rate, burstSize: v_burstSize, experimenter: v_experimenter, data: v_data };
 }
@@ -1645,7 +1645,7 @@ function lMeterBandExperimenter(v: MeterBandExperimenter): number {
 }
 
 function dMeterBand(b: Buffer, o: number, end: number): MeterBand {
-  if (end - o < 2) fail(12, 8);
+  if (end - o < 2) fail(1, 6);
   switch ((b[o + 0]! << 8 | b[o + 0 + 1]!)) {
     case 1: return dMeterBandDrop(b, o, end);
     case 2: return dMeterBandDscpRemark(b, o, end);
@@ -4802,7 +4802,7 @@ function dPacketOut(b: Buffer, o: number, end: number): PacketOut {
   const v_inPort = b.readUInt32BE(o + 12);
   const n_actionsLen = (b[o + 16]! << 8 | b[o + 16 + 1]!);
   let p = o + 24;
-  if (n_actionsLen > e - p) fail(1, 6);
+  if (n_actionsLen > e - p || (n_actionsLen & 7) !== 0) fail(1, 6);
   const v_actions = dlAction(b, p, p + n_actionsLen);
   p += n_actionsLen;
   const v_data = b.subarray(p, e);

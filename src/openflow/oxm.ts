@@ -285,15 +285,17 @@ export function encodeOxmIds(ids: readonly OxmId[], b: Buffer, o: number): numbe
 }
 
 /**
- * The OpenFlow 1.3 prerequisite rule: every field whose prerequisites are not met by other fields
- * of the same match gives BAD_MATCH/BAD_PREREQ. Returns undefined when the match is consistent.
+ * The OpenFlow 1.3 prerequisite rule: a field is allowed only when the fields before it in the
+ * match satisfy its prerequisites (the specification says prerequisites precede, and Open vSwitch
+ * checks each field against the match built so far). Returns BAD_MATCH/BAD_PREREQ for the first
+ * field that fails, undefined when the match is consistent.
  */
 export function checkPrerequisites(match: readonly Oxm[]): ErrorPair | undefined {
-  const byField = new Map<number, OxmBasic>();
-  for (const x of match) if (isBasic(x)) byField.set(x.field, x);
-  for (const x of byField.values()) {
+  const before = new Map<number, OxmBasic>();
+  for (const x of match) {
+    if (!isBasic(x)) continue;
     for (const pre of OXM_FIELDS[x.field]?.prereqs ?? []) {
-      const have = byField.get(pre.field);
+      const have = before.get(pre.field);
       if (have === undefined) return BM.BAD_PREREQ!;
       if (pre.values !== undefined && (have.mask !== undefined || !pre.values.includes(have.value as number))) return BM.BAD_PREREQ!;
       if (pre.bits !== undefined) {
@@ -302,6 +304,7 @@ export function checkPrerequisites(match: readonly Oxm[]): ErrorPair | undefined
         if ((v & m & pre.bits) !== pre.bits) return BM.BAD_PREREQ!;
       }
     }
+    before.set(x.field, x);
   }
   return undefined;
 }
