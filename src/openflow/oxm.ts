@@ -49,17 +49,31 @@ export const isBasic = (x: Oxm): x is OxmBasic => !('oxmClass' in x);
 const BM = OFPE.BAD_MATCH!;
 const BA = OFPE.BAD_ACTION!;
 
-function readValue(d: OxmFieldDef, b: Uint8Array, o: number): OxmValue {
-  switch (d.kind) {
-    case 'u8': return b[o]!;
-    case 'u16': return b[o]! << 8 | b[o + 1]!;
-    case 'u24': return b[o]! << 16 | b[o + 1]! << 8 | b[o + 2]!;
-    case 'u32': return (b[o]! << 24 >>> 0) + (b[o + 1]! << 16 | b[o + 2]! << 8 | b[o + 3]!);
-    case 'u64': return readU64(b, o);
-    case 'mac': return readMac(b, o);
-    case 'ipv4': return readIpv4(b, o);
-    case 'ipv6': return readIpv6(b, o);
+// Per-field facts in flat arrays indexed by field number, so the match loop reads numbers
+// instead of chasing a record and comparing kind strings for every OXM it decodes.
+const KIND_CODE: Readonly<Record<OxmFieldDef['kind'], number>> = { u8: 0, u16: 1, u24: 2, u32: 3, u64: 4, mac: 5, ipv4: 6, ipv6: 7 };
+const N_FIELDS = OXM_FIELDS.length;
+const F_KIND = Uint8Array.from(OXM_FIELDS, (d) => KIND_CODE[d.kind]);
+const F_SIZE = Uint8Array.from(OXM_FIELDS, (d) => KIND_SIZE[d.kind]);
+const F_MASKABLE = Uint8Array.from(OXM_FIELDS, (d) => (d.maskable ? 1 : 0));
+/** Bits a numeric value may not have set (0 when every bit is allowed). */
+const F_INVALID = Int32Array.from(OXM_FIELDS, (d) => (d.validBits === undefined ? 0 : ~d.validBits));
+
+function readKind(kind: number, b: Uint8Array, o: number): OxmValue {
+  switch (kind) {
+    case 0: return b[o]!;
+    case 1: return b[o]! << 8 | b[o + 1]!;
+    case 2: return b[o]! << 16 | b[o + 1]! << 8 | b[o + 2]!;
+    case 3: return (b[o]! << 24 >>> 0) + (b[o + 1]! << 16 | b[o + 2]! << 8 | b[o + 3]!);
+    case 4: return readU64(b, o);
+    case 5: return readMac(b, o);
+    case 6: return readIpv4(b, o);
+    default: return readIpv6(b, o);
   }
+}
+
+function readValue(d: OxmFieldDef, b: Uint8Array, o: number): OxmValue {
+  return readKind(KIND_CODE[d.kind], b, o);
 }
 
 function writeValue(d: OxmFieldDef, b: Buffer, o: number, v: OxmValue): void {
@@ -150,16 +164,32 @@ export function decodeMatch(b: Buffer, o: number, end: number): Oxm[] {
   let seenHi = 0; // basic fields 20..39
   let p = o + 4;
   while (p < e) {
-    // Class and field from the header bytes (decodeOne checks the header is all there).
-    const basic = b[p] === 0x80 && b[p + 1] === 0x00;
-    const f = b[p + 2]! >>> 1;
-    out.push(decodeOne(b, p, e, MATCH_ERRORS));
-    p = cur.p;
-    if (basic) {
-      const bit = 1 << (f < 20 ? f : f - 20);
-      if (f < 20) { if (seenLo & bit) fail(...BM.DUP_FIELD!); seenLo |= bit; }
-      else { if (seenHi & bit) fail(...BM.DUP_FIELD!); seenHi |= bit; }
+    if (b[p] !== 0x80 || b[p + 1] !== 0x00 || e - p < 4) {
+      out.push(decodeOne(b, p, e, MATCH_ERRORS));
+      p = cur.p;
+      continue;
     }
+    // The basic class, inline: the same checks in the same order as decodeOne.
+    const f = b[p + 2]! >>> 1;
+    const hasMask = (b[p + 2]! & 1) === 1;
+    const n = b[p + 3]!;
+    const v = p + 4;
+    if (n > e - v) fail(...BM.BAD_LEN!);
+    if (f >= N_FIELDS) fail(...BM.BAD_FIELD!);
+    const size = F_SIZE[f]!;
+    if (n !== (hasMask ? 2 * size : size)) fail(...BM.BAD_LEN!);
+    const kind = F_KIND[f]!;
+    const value = readKind(kind, b, v);
+    if (F_INVALID[f] !== 0 && ((value as number) & F_INVALID[f]!) !== 0) fail(...BM.BAD_VALUE!);
+    if (hasMask) {
+      if (F_MASKABLE[f] === 0) fail(...BM.BAD_MASK!);
+      for (let i = 0; i < size; i++) if ((b[v + i]! & ~b[v + size + i]!) !== 0) fail(...BM.BAD_WILDCARDS!);
+    }
+    const bit = 1 << (f < 20 ? f : f - 20);
+    if (f < 20) { if (seenLo & bit) fail(...BM.DUP_FIELD!); seenLo |= bit; }
+    else { if (seenHi & bit) fail(...BM.DUP_FIELD!); seenHi |= bit; }
+    out.push(hasMask ? { field: f, value, mask: readKind(kind, b, v + size) } : { field: f, value });
+    p = v + n;
   }
   cur.p = o + pad8(len);
   return out;
