@@ -76,23 +76,24 @@ function readValue(d: OxmFieldDef, b: Uint8Array, o: number): OxmValue {
   return readKind(KIND_CODE[d.kind], b, o);
 }
 
-function writeValue(d: OxmFieldDef, b: Buffer, o: number, v: OxmValue): void {
-  const num = (): number => {
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) throw new RangeError(`${d.name}: expected a non-negative integer, got ${String(v)}`);
-    return v;
-  };
-  switch (d.kind) {
-    case 'u8': b[o] = num(); return;
-    case 'u16': { const t = num(); b[o] = t >>> 8; b[o + 1] = t; return; }
-    case 'u24': { const t = num(); b[o] = t >>> 16; b[o + 1] = t >>> 8; b[o + 2] = t; return; }
-    case 'u32': { const t = num(); b[o] = t >>> 24; b[o + 1] = t >>> 16; b[o + 2] = t >>> 8; b[o + 3] = t; return; }
-    case 'u64':
-      if (typeof v !== 'bigint') throw new RangeError(`${d.name}: expected a bigint, got ${String(v)}`);
+function writeKind(kind: number, name: string, b: Buffer, o: number, v: OxmValue): void {
+  if (kind <= 3) {
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) throw new RangeError(`${name}: expected a non-negative integer, got ${String(v)}`);
+    switch (kind) {
+      case 0: b[o] = v; return;
+      case 1: b[o] = v >>> 8; b[o + 1] = v; return;
+      case 2: b[o] = v >>> 16; b[o + 1] = v >>> 8; b[o + 2] = v; return;
+      default: b[o] = v >>> 24; b[o + 1] = v >>> 16; b[o + 2] = v >>> 8; b[o + 3] = v; return;
+    }
+  }
+  switch (kind) {
+    case 4:
+      if (typeof v !== 'bigint') throw new RangeError(`${name}: expected a bigint, got ${String(v)}`);
       writeU64(b, o, v);
       return;
-    case 'mac': writeMac(b, o, String(v)); return;
-    case 'ipv4': writeIpv4(b, o, String(v)); return;
-    case 'ipv6': writeIpv6(b, o, String(v)); return;
+    case 5: writeMac(b, o, String(v)); return;
+    case 6: writeIpv4(b, o, String(v)); return;
+    default: writeIpv6(b, o, String(v)); return;
   }
 }
 
@@ -218,17 +219,18 @@ export function oxmLength(x: Oxm): number {
 export function encodeOxm(x: Oxm, b: Buffer, o: number): number {
   if ((x as OxmOther).oxmClass !== undefined) return encodeOther(x as OxmOther, b, o);
   const basic = x as OxmBasic;
-  const d = OXM_FIELDS[basic.field];
-  if (d === undefined) throw new RangeError(`unknown OXM field ${basic.field}`);
-  const size = KIND_SIZE[d.kind];
+  const f = basic.field;
+  if (!(f >= 0 && f < N_FIELDS)) throw new RangeError(`unknown OXM field ${f}`);
+  const size = F_SIZE[f]!;
+  const kind = F_KIND[f]!;
   const masked = basic.mask !== undefined;
   b[o] = 0x80;
   b[o + 1] = 0x00;
-  b[o + 2] = (basic.field << 1) | (masked ? 1 : 0);
+  b[o + 2] = (f << 1) | (masked ? 1 : 0);
   b[o + 3] = masked ? 2 * size : size;
-  writeValue(d, b, o + 4, basic.value);
+  writeKind(kind, OXM_FIELDS[f]!.name, b, o + 4, basic.value);
   if (!masked) return o + 4 + size;
-  writeValue(d, b, o + 4 + size, basic.mask!);
+  writeKind(kind, OXM_FIELDS[f]!.name, b, o + 4 + size, basic.mask!);
   return o + 4 + 2 * size;
 }
 
