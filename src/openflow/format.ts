@@ -16,10 +16,6 @@ import { toHex } from './runtime.js';
 
 const DISCRIMINATORS = new Set(['type', 'mpType', 'property', 'errType']);
 
-function isMatchList(k: string): boolean {
-  return k === 'match';
-}
-
 function formatOxm(j: Json): string {
   const o = j as Record<string, Json>;
   const field = typeof o.field === 'string' ? o.field : `class${String(o.class)}:${String(o.field)}`;
@@ -29,7 +25,7 @@ function formatOxm(j: Json): string {
 
 function formatValue(k: string, v: Json): string {
   if (Array.isArray(v)) {
-    if (isMatchList(k)) return v.length === 0 ? 'any' : v.map(formatOxm).join(',');
+    if (k === 'match') return v.length === 0 ? 'any' : v.map(formatOxm).join(',');
     return `[${v.map((x) => formatValue('', x)).join(', ')}]`;
   }
   if (v !== null && typeof v === 'object') {

@@ -72,9 +72,7 @@ function readKind(kind: number, b: Uint8Array, o: number): OxmValue {
   }
 }
 
-function readValue(d: OxmFieldDef, b: Uint8Array, o: number): OxmValue {
-  return readKind(KIND_CODE[d.kind], b, o);
-}
+
 
 function writeKind(kind: number, name: string, b: Buffer, o: number, v: OxmValue): void {
   if (kind <= 3) {
@@ -125,16 +123,16 @@ function decodeOne(b: Buffer, p: number, e: number, errs: OxmErrors): Oxm {
     const base = experimenter === undefined ? { oxmClass, field } : { oxmClass, field, experimenter };
     return hasMask ? { ...base, value, mask: b.subarray(vo + vs, vo + n) } : { ...base, value };
   }
-  const d = OXM_FIELDS[field];
-  if (d === undefined) fail(...errs.field);
-  const size = KIND_SIZE[d.kind];
+  if (field >= N_FIELDS) fail(...errs.field);
+  const size = F_SIZE[field]!;
   if (len !== (hasMask ? 2 * size : size)) fail(...errs.len);
-  const value = readValue(d, b, v);
-  if (d.validBits !== undefined && ((value as number) & ~d.validBits) !== 0) fail(...errs.value);
+  const kind = F_KIND[field]!;
+  const value = readKind(kind, b, v);
+  if (F_INVALID[field] !== 0 && ((value as number) & F_INVALID[field]!) !== 0) fail(...errs.value);
   if (!hasMask) return { field, value };
-  if (!errs.allowMask || !d.maskable) fail(...errs.mask);
+  if (!errs.allowMask || F_MASKABLE[field] === 0) fail(...errs.mask);
   for (let i = 0; i < size; i++) if ((b[v + i]! & ~b[v + size + i]!) !== 0) fail(...BM.BAD_WILDCARDS!);
-  return { field, value, mask: readValue(d, b, v + size) };
+  return { field, value, mask: readKind(kind, b, v + size) };
 }
 
 interface OxmErrors {
