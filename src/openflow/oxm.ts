@@ -72,8 +72,6 @@ function readKind(kind: number, b: Uint8Array, o: number): OxmValue {
   }
 }
 
-
-
 function writeKind(kind: number, name: string, b: Buffer, o: number, v: OxmValue): void {
   if (kind <= 3) {
     if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) throw new RangeError(`${name}: expected a non-negative integer, got ${String(v)}`);
