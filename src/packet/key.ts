@@ -1,0 +1,198 @@
+/**
+ * The flow key: every OpenFlow 1.3 match field plus datapath metadata, in a fixed layout of
+ * 32-bit words (a Uint32Array), so that extraction writes into a reused key without allocating,
+ * and hashing, masking and comparison are plain loops over words. A mask has the same layout: a
+ * set bit means "this bit of the key matters".
+ *
+ * Layout rules: multi-word values are big-endian across words (the high word first); addresses
+ * are stored as they appear on the wire read as big-endian numbers (10.0.0.1 is 0x0a000001);
+ * sub-word fields are packed as documented next to their word. Words 0..K.PACKET-1 are metadata
+ * the datapath sets (port, tunnel, registers); words K.PACKET.. are parsed from the frame and are
+ * the only ones extraction clears.
+ */
+
+export const K = {
+  // Datapath metadata (set by the port or the datapath, not parsed).
+  IN_PORT: 0,
+  SKB_PRIORITY: 1,
+  PKT_MARK: 2,
+  RECIRC_ID: 3,
+  DP_HASH: 4,
+  /** OpenFlow metadata register, 64 bits: high word, low word. */
+  METADATA: 5,
+  /** Tunnel id (VNI/key), 64 bits. */
+  TUN_ID: 7,
+  TUN_IPV4_SRC: 9,
+  TUN_IPV4_DST: 10,
+  /** Four words each. */
+  TUN_IPV6_SRC: 11,
+  TUN_IPV6_DST: 15,
+  /** tos << 8 | ttl */
+  TUN_TOS_TTL: 19,
+  /** TUN_FLAG_* bits */
+  TUN_FLAGS: 20,
+  /** Outer UDP ports: src << 16 | dst */
+  TUN_TP: 21,
+  /** Length in bytes of the Geneve options that follow (0..64). */
+  TUN_GENEVE_LEN: 22,
+  /** Geneve options as they are on the wire, 16 words (64 bytes). */
+  TUN_GENEVE: 23,
+
+  // Parsed from the frame.
+  PACKET: 39,
+  /** Ethernet addresses: high word holds the first 2 bytes, low word the last 4. */
+  ETH_DST: 39,
+  ETH_SRC: 41,
+  /** The ethertype after any VLAN tags (OpenFlow's eth_type); 0x05ff for 802.3 frames without one. */
+  ETH_TYPE: 43,
+  /**
+   * VLAN tags, outer first: tpid << 16 | pcp << 13 | 0x1000 (OFPVID_PRESENT: a tag is there) |
+   * vid. OpenFlow has no DEI match field, so the key does not keep it (the frame does). 0 means
+   * no tag.
+   */
+  VLAN0: 44,
+  VLAN1: 45,
+  /** MPLS label stack entries as on the wire (label << 12 | tc << 9 | bos << 8 | ttl), outer first. */
+  MPLS0: 46,
+  MPLS1: 47,
+  MPLS2: 48,
+  /** I-SID (24 bits) | I-PCP << 29 | I-DEI << 28 | UCA << 27 */
+  PBB: 49,
+  IPV4_SRC: 50,
+  IPV4_DST: 51,
+  /** Four words each. */
+  IPV6_SRC: 52,
+  IPV6_DST: 56,
+  /** 20-bit flow label. */
+  IPV6_LABEL: 60,
+  /** ip_proto | tos << 8 (dscp << 2 | ecn) | ttl << 16 | frag << 24 (FRAG_* values) */
+  NW: 61,
+  /** OFPIEH_* bits (9) of the IPV6_EXTHDR match field. */
+  IPV6_EXTHDR: 62,
+  /** L4 ports (TCP/UDP/SCTP); ICMP type and code also go here: type in TP_SRC, code in TP_DST. */
+  TP_SRC: 63,
+  TP_DST: 64,
+  /** TCP flags, 12 bits. */
+  TCP_FLAGS: 65,
+  ARP_OP: 66,
+  ARP_SPA: 67,
+  ARP_TPA: 68,
+  /** Two words each, like the Ethernet addresses. */
+  ARP_SHA: 69,
+  ARP_THA: 71,
+  /** Four words. */
+  ND_TARGET: 73,
+  /** Two words each. */
+  ND_SLL: 77,
+  ND_TLL: 79,
+  /** Counts and parse state: KF_* bits, vlan count << 16, mpls count << 20. Not a match field. */
+  FLAGS: 81,
+  /** Total number of words. */
+  WORDS: 82,
+} as const;
+
+/** K.NW frag values (the same meaning as OVS's nw_frag). */
+export const FRAG = { NONE: 0, FIRST: 1, LATER: 3 } as const;
+
+/** K.FLAGS bits. */
+export const KF = {
+  /** The frame ended before a header it announced was complete. */
+  TRUNCATED: 1 << 0,
+  /** A header was present but invalid (bad IHL, bad length field, option overruns). */
+  MALFORMED: 1 << 1,
+  /** More VLAN tags or MPLS labels than the key holds. */
+  DEEP_STACK: 1 << 2,
+  /** The L4 checksum is partial (offloaded, not yet computed): see completeChecksum. */
+  CSUM_PARTIAL: 1 << 3,
+} as const;
+
+export const TUN_FLAG = { DONT_FRAGMENT: 1 << 0, CSUM: 1 << 1, KEY: 1 << 2, OAM: 1 << 3 } as const;
+
+/** VLAN word: bits of the low 16 (the TCI, with 0x1000 meaning "a tag is present"). */
+export const VLAN = { VID_MASK: 0x0fff, PRESENT: 0x1000, PCP_SHIFT: 13, TPID_SHIFT: 16 } as const;
+
+export type FlowKey = Uint32Array;
+export type FlowMask = Uint32Array;
+
+export function newKey(): FlowKey {
+  return new Uint32Array(K.WORDS);
+}
+
+/** A mask with every bit set (exact match on everything). */
+export function fullMask(): FlowMask {
+  return new Uint32Array(K.WORDS).fill(0xffffffff);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Hashing and comparison
+// ---------------------------------------------------------------------------------------------
+
+function mix(h: number, w: number): number {
+  // murmur3's 32-bit block mix.
+  w = Math.imul(w, 0xcc9e2d51);
+  w = (w << 15) | (w >>> 17);
+  w = Math.imul(w, 0x1b873593);
+  h ^= w;
+  h = (h << 13) | (h >>> 19);
+  return (Math.imul(h, 5) + 0xe6546b64) | 0;
+}
+
+function finish(h: number, n: number): number {
+  h ^= n;
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
+}
+
+export function hashKey(key: FlowKey, basis = 0): number {
+  let h = basis | 0;
+  for (let i = 0; i < K.WORDS; i++) h = mix(h, key[i]!);
+  return finish(h, K.WORDS);
+}
+
+/**
+ * The words a mask selects, computed once per mask (a megaflow subtable) so that hashing and
+ * comparing under it visit only those words.
+ */
+export function maskWords(mask: FlowMask): Uint8Array {
+  const out: number[] = [];
+  for (let i = 0; i < K.WORDS; i++) if (mask[i] !== 0) out.push(i);
+  return Uint8Array.from(out);
+}
+
+/** Hash of key & mask over the words `words` (from maskWords(mask)). */
+export function hashMasked(key: FlowKey, mask: FlowMask, words: Uint8Array, basis = 0): number {
+  let h = basis | 0;
+  for (let j = 0; j < words.length; j++) {
+    const i = words[j]!;
+    h = mix(h, key[i]! & mask[i]!);
+  }
+  return finish(h, words.length);
+}
+
+/** True when a and b agree on every bit the mask selects. */
+export function equalMasked(a: FlowKey, b: FlowKey, mask: FlowMask, words?: Uint8Array): boolean {
+  if (words !== undefined) {
+    for (let j = 0; j < words.length; j++) {
+      const i = words[j]!;
+      if (((a[i]! ^ b[i]!) & mask[i]!) !== 0) return false;
+    }
+    return true;
+  }
+  for (let i = 0; i < K.WORDS; i++) if (((a[i]! ^ b[i]!) & mask[i]!) !== 0) return false;
+  return true;
+}
+
+export function equalKeys(a: FlowKey, b: FlowKey): boolean {
+  for (let i = 0; i < K.WORDS; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** dst = key & mask, word by word. */
+export function applyMask(dst: FlowKey, key: FlowKey, mask: FlowMask): FlowKey {
+  for (let i = 0; i < K.WORDS; i++) dst[i] = key[i]! & mask[i]!;
+  return dst;
+}
