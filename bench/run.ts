@@ -1,10 +1,11 @@
 /**
- * `npm run bench`: every micro-benchmark, printed as a table. `--quick` runs short rounds (CI uses
- * it to keep the benchmarks working); `--json FILE` also writes the figures for later comparison.
+ * `npm run bench`: every micro-benchmark, printed as tables. `--quick` runs short rounds (to keep
+ * the benchmarks working); `--json FILE` also writes the figures for later comparison.
  */
 
 import { writeFileSync } from 'node:fs';
 import { runCodecBench, printCodecBench } from './codec.js';
+import { runExtractBench, printExtractBench } from './packet-extract.js';
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
@@ -12,6 +13,8 @@ const jsonAt = args.indexOf('--json');
 
 const codec = runCodecBench(quick);
 printCodecBench(codec);
+const extract = runExtractBench(quick);
+printExtractBench(extract);
 if (jsonAt >= 0 && args[jsonAt + 1]) {
-  writeFileSync(args[jsonAt + 1]!, JSON.stringify({ date: new Date().toISOString(), node: process.version, codec }, null, 2));
+  writeFileSync(args[jsonAt + 1]!, JSON.stringify({ date: new Date().toISOString(), node: process.version, codec, extract }, null, 2));
 }
