@@ -6,6 +6,7 @@
 import { writeFileSync } from 'node:fs';
 import { runCodecBench, printCodecBench } from './codec.js';
 import { runExtractBench, printExtractBench } from './packet-extract.js';
+import { runRewriteBench, printRewriteBench } from './packet-rewrite.js';
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
@@ -15,6 +16,8 @@ const codec = runCodecBench(quick);
 printCodecBench(codec);
 const extract = runExtractBench(quick);
 printExtractBench(extract);
+const rewrite = runRewriteBench(quick);
+printRewriteBench(rewrite);
 if (jsonAt >= 0 && args[jsonAt + 1]) {
-  writeFileSync(args[jsonAt + 1]!, JSON.stringify({ date: new Date().toISOString(), node: process.version, codec, extract }, null, 2));
+  writeFileSync(args[jsonAt + 1]!, JSON.stringify({ date: new Date().toISOString(), node: process.version, codec, extract, rewrite }, null, 2));
 }
