@@ -590,6 +590,7 @@ const FIELDS: readonly FieldFmt[] = [
   f('tun_tp_src', K.TUN_TP, 'dec', 'meta', 16, 16),
   f('tun_tp_dst', K.TUN_TP, 'dec', 'meta', 0, 16),
   f('in_port', K.IN_PORT, 'dec', 'meta'),
+  f('in_phy_port', K.IN_PHY_PORT, 'dec', 'meta'),
   f('metadata', K.METADATA, 'u64', 'meta'),
   f('dl_src', K.ETH_SRC, 'mac', 'always'),
   f('dl_dst', K.ETH_DST, 'mac', 'always'),

@@ -14,81 +14,83 @@
 export const K = {
   // Datapath metadata (set by the port or the datapath, not parsed).
   IN_PORT: 0,
-  SKB_PRIORITY: 1,
-  PKT_MARK: 2,
-  RECIRC_ID: 3,
-  DP_HASH: 4,
+  /** The physical port under a logical in_port (OpenFlow IN_PHY_PORT); equals IN_PORT for plain ports. */
+  IN_PHY_PORT: 1,
+  SKB_PRIORITY: 2,
+  PKT_MARK: 3,
+  RECIRC_ID: 4,
+  DP_HASH: 5,
   /** OpenFlow metadata register, 64 bits: high word, low word. */
-  METADATA: 5,
+  METADATA: 6,
   /** Tunnel id (VNI/key), 64 bits. */
-  TUN_ID: 7,
-  TUN_IPV4_SRC: 9,
-  TUN_IPV4_DST: 10,
+  TUN_ID: 8,
+  TUN_IPV4_SRC: 10,
+  TUN_IPV4_DST: 11,
   /** Four words each. */
-  TUN_IPV6_SRC: 11,
-  TUN_IPV6_DST: 15,
+  TUN_IPV6_SRC: 12,
+  TUN_IPV6_DST: 16,
   /** tos << 8 | ttl */
-  TUN_TOS_TTL: 19,
+  TUN_TOS_TTL: 20,
   /** TUN_FLAG_* bits */
-  TUN_FLAGS: 20,
+  TUN_FLAGS: 21,
   /** Outer UDP ports: src << 16 | dst */
-  TUN_TP: 21,
+  TUN_TP: 22,
   /** Length in bytes of the Geneve options that follow (0..64). */
-  TUN_GENEVE_LEN: 22,
+  TUN_GENEVE_LEN: 23,
   /** Geneve options as they are on the wire, 16 words (64 bytes). */
-  TUN_GENEVE: 23,
+  TUN_GENEVE: 24,
 
   // Parsed from the frame.
-  PACKET: 39,
+  PACKET: 40,
   /** Ethernet addresses: high word holds the first 2 bytes, low word the last 4. */
-  ETH_DST: 39,
-  ETH_SRC: 41,
+  ETH_DST: 40,
+  ETH_SRC: 42,
   /** The ethertype after any VLAN tags (OpenFlow's eth_type); 0x05ff for 802.3 frames without one. */
-  ETH_TYPE: 43,
+  ETH_TYPE: 44,
   /**
    * VLAN tags, outer first: tpid << 16 | pcp << 13 | 0x1000 (OFPVID_PRESENT: a tag is there) |
    * vid. OpenFlow has no DEI match field, so the key does not keep it (the frame does). 0 means
    * no tag.
    */
-  VLAN0: 44,
-  VLAN1: 45,
+  VLAN0: 45,
+  VLAN1: 46,
   /** MPLS label stack entries as on the wire (label << 12 | tc << 9 | bos << 8 | ttl), outer first. */
-  MPLS0: 46,
-  MPLS1: 47,
-  MPLS2: 48,
+  MPLS0: 47,
+  MPLS1: 48,
+  MPLS2: 49,
   /** I-SID (24 bits) | I-PCP << 29 | I-DEI << 28 | UCA << 27 */
-  PBB: 49,
-  IPV4_SRC: 50,
-  IPV4_DST: 51,
+  PBB: 50,
+  IPV4_SRC: 51,
+  IPV4_DST: 52,
   /** Four words each. */
-  IPV6_SRC: 52,
-  IPV6_DST: 56,
+  IPV6_SRC: 53,
+  IPV6_DST: 57,
   /** 20-bit flow label. */
-  IPV6_LABEL: 60,
+  IPV6_LABEL: 61,
   /** ip_proto | tos << 8 (dscp << 2 | ecn) | ttl << 16 | frag << 24 (FRAG_* values) */
-  NW: 61,
+  NW: 62,
   /** OFPIEH_* bits (9) of the IPV6_EXTHDR match field. */
-  IPV6_EXTHDR: 62,
+  IPV6_EXTHDR: 63,
   /** L4 ports (TCP/UDP/SCTP); ICMP type and code also go here: type in TP_SRC, code in TP_DST. */
-  TP_SRC: 63,
-  TP_DST: 64,
+  TP_SRC: 64,
+  TP_DST: 65,
   /** TCP flags, 12 bits. */
-  TCP_FLAGS: 65,
-  ARP_OP: 66,
-  ARP_SPA: 67,
-  ARP_TPA: 68,
+  TCP_FLAGS: 66,
+  ARP_OP: 67,
+  ARP_SPA: 68,
+  ARP_TPA: 69,
   /** Two words each, like the Ethernet addresses. */
-  ARP_SHA: 69,
-  ARP_THA: 71,
+  ARP_SHA: 70,
+  ARP_THA: 72,
   /** Four words. */
-  ND_TARGET: 73,
+  ND_TARGET: 74,
   /** Two words each. */
-  ND_SLL: 77,
-  ND_TLL: 79,
+  ND_SLL: 78,
+  ND_TLL: 80,
   /** Counts and parse state: KF_* bits, vlan count << 16, mpls count << 20. Not a match field. */
-  FLAGS: 81,
+  FLAGS: 82,
   /** Total number of words. */
-  WORDS: 82,
+  WORDS: 83,
 } as const;
 
 /** K.NW frag values (the same meaning as OVS's nw_frag). */
