@@ -28,50 +28,12 @@ import {
   decode, encode, Framer, FramingError, ERROR_TYPES, toJson, fromJson, formatMessage, type Message,
 } from '../src/openflow/index.js';
 import { arbMessage, lengthFields, normalise, show, type LengthField } from './arbitraries.js';
+import { Rng, FUZZ_SEED as SEED, FUZZ_SCALE as SCALE } from './rng.js';
 
-const SEED = process.env.FUZZ_SEED !== undefined ? Number(process.env.FUZZ_SEED) >>> 0 : (Math.random() * 2 ** 32) >>> 0;
-/** Scales the number of fuzz inputs (1 = the default budget of about 190,000 inputs). */
-const SCALE = Number(process.env.FUZZ_SCALE ?? 1);
+/** Byte values the OpenFlow decoder branches on: lengths in multiples of 8. */
+const INTERESTING = Array.from({ length: 32 }, (_, i) => 8 * i);
 
-// ---------------------------------------------------------------------------------------------
-// A small seeded PRNG (mulberry32)
-// ---------------------------------------------------------------------------------------------
 
-class Rng {
-  private s: number;
-  constructor(seed: number) { this.s = seed >>> 0; }
-  next(): number {
-    let t = (this.s = (this.s + 0x6d2b79f5) >>> 0);
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  }
-  /** 0..n-1 */
-  int(n: number): number { return Math.floor(this.next() * n); }
-  range(lo: number, hi: number): number { return lo + this.int(hi - lo + 1); }
-  chance(p: number): boolean { return this.next() < p; }
-  pick<T>(xs: readonly T[]): T { return xs[this.int(xs.length)]!; }
-  /** A byte biased to the values parsers care about. */
-  byte(): number {
-    switch (this.int(6)) {
-      case 0: return 0;
-      case 1: return 0xff;
-      case 2: return this.int(16);
-      case 3: return 8 * this.int(32);
-      default: return this.int(256);
-    }
-  }
-  bytes(n: number): Buffer {
-    const b = Buffer.allocUnsafe(n);
-    for (let i = 0; i < n; i++) b[i] = this.byte();
-    return b;
-  }
-  /** A length biased to small values. */
-  size(max: number): number {
-    const r = this.next();
-    return Math.floor(r * r * r * (max + 1));
-  }
-}
 
 // ---------------------------------------------------------------------------------------------
 // The invariant, and failure collection
@@ -267,7 +229,7 @@ function corruptLength(rng: Rng, s: Sample): Buffer {
 // ---------------------------------------------------------------------------------------------
 
 test('decode never throws, never fails internally, and is idempotent on what it accepts', (t) => {
-  const rng = new Rng(SEED);
+  const rng = new Rng(SEED, INTERESTING);
   const checker = new Checker();
   const started = process.hrtime.bigint();
   const samples = corpus(Math.round(400 * SCALE), SEED);
@@ -372,7 +334,7 @@ test('framer: any chunking of concatenated messages gives back the same frames',
 });
 
 test('framer: many random chunkings of a long stream (seeded loop), one byte at a time included', (t) => {
-  const rng = new Rng(SEED ^ 0x5eed);
+  const rng = new Rng(SEED ^ 0x5eed, INTERESTING);
   const samples = corpus(200, SEED ^ 1);
   let runs = 0;
   const started = Date.now();
@@ -409,7 +371,7 @@ test('framer: a header with an impossible length is reported after every frame b
 });
 
 test('framer: large frames (up to 65535 bytes) across random chunk boundaries', (t) => {
-  const rng = new Rng(SEED ^ 0xb16);
+  const rng = new Rng(SEED ^ 0xb16, INTERESTING);
   const small = corpus(50, SEED ^ 2).map((s) => s.bytes);
   for (let k = 0; k < 40; k++) {
     const picked: Buffer[] = [];
