@@ -7,6 +7,7 @@ import { writeFileSync } from 'node:fs';
 import { runCodecBench, printCodecBench } from './codec.js';
 import { runExtractBench, printExtractBench } from './packet-extract.js';
 import { runRewriteBench, printRewriteBench } from './packet-rewrite.js';
+import { runClassifierBench, printClassifierBench } from './classifier.js';
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
@@ -18,6 +19,8 @@ const extract = runExtractBench(quick);
 printExtractBench(extract);
 const rewrite = runRewriteBench(quick);
 printRewriteBench(rewrite);
+const classifier = runClassifierBench(quick);
+printClassifierBench(classifier);
 if (jsonAt >= 0 && args[jsonAt + 1]) {
-  writeFileSync(args[jsonAt + 1]!, JSON.stringify({ date: new Date().toISOString(), node: process.version, codec, extract, rewrite }, null, 2));
+  writeFileSync(args[jsonAt + 1]!, JSON.stringify({ date: new Date().toISOString(), node: process.version, codec, extract, rewrite, classifier }, null, 2));
 }

@@ -26,6 +26,8 @@ export { formatMessage, formatError } from './format.js';
 export {
   type Oxm, type OxmBasic, type OxmOther, type OxmId, type OxmValue, isBasic, checkPrerequisites,
 } from './oxm.js';
-export { OfpDecodeError, toHex, fromHex } from './runtime.js';
+export {
+  OfpDecodeError, toHex, fromHex, readMac, writeMac, readIpv4, writeIpv4, readIpv6, writeIpv6,
+} from './runtime.js';
 export * from '../../proto/constants.js';
 export { OFPE, ERROR_TYPES, errorName, errorText, parseErrorName } from '../../proto/errors.js';

@@ -1,0 +1,335 @@
+/**
+ * OpenFlow matches onto the flow-key layout, and back.
+ *
+ * compileMatch turns a list of basic-class OXMs into a (key, mask) pair over the FlowKey words of
+ * src/packet/key.ts, so that "does this packet match this rule" is `(flow ^ key) & mask == 0` word
+ * by word: the classifier, the datapath and the tests all use that one test. matchFromKey goes the
+ * other way, for the replies that must carry a match the switch holds only in compiled form.
+ *
+ * Where each field lives (see key.ts for the word layouts):
+ *   - one-word fields take the whole word or a bit range of it: VLAN_VID is the low 13 bits of
+ *     K.VLAN0 (OFPVID_PRESENT is the key's "a tag is there" bit, so value 0 = no tag and
+ *     0x1000/0x1000 = any tag fall out of plain bit matching), VLAN_PCP bits 13..15 of the same
+ *     word; IP_PROTO, IP_ECN and IP_DSCP are bits 0..7, 8..9 and 10..15 of K.NW; MPLS label, TC
+ *     and BOS are bits 12..31, 9..11 and 8 of K.MPLS0 (the outermost entry, as OpenFlow means);
+ *   - TCP, UDP and SCTP ports share K.TP_SRC/K.TP_DST, and ICMPv4/ICMPv6 type and code go there
+ *     too: the IP_PROTO prerequisite tells them apart, so two of them in one match would name the
+ *     same key bits, which is refused as DUP_FIELD;
+ *   - addresses and 64-bit values span words big-endian (METADATA and TUNNEL_ID two words, MACs
+ *     two words with the first two bytes in the high one, IPv6 four words).
+ *
+ * Prerequisites are not checked here (checkPrerequisites in src/openflow does that, and only a
+ * flow-mod needs it); what is checked is what the key itself needs: known basic fields, values
+ * and masks within the field's width, masks only on maskable fields, no value bit outside the
+ * mask, and no two fields claiming the same key bits.
+ */
+
+import { OXM_FIELDS, type OxmKind } from '../../proto/oxm.js';
+import { OFPXMT } from '../../proto/constants.js';
+import { OFPE } from '../../proto/errors.js';
+import type { ErrorPair } from '../../proto/schema.js';
+import {
+  isBasic, readMac, writeMac, readIpv4, writeIpv4, readIpv6, writeIpv6, type Oxm, type OxmBasic, type OxmValue,
+} from '../openflow/index.js';
+import { K, type FlowKey, type FlowMask } from '../packet/key.js';
+
+export interface CompiledMatch {
+  /** Already masked: key & mask === key. */
+  readonly key: FlowKey;
+  readonly mask: FlowMask;
+}
+
+const BM = OFPE.BAD_MATCH!;
+
+/**
+ * Where a field goes: the first word, and for sub-word numeric fields the shift and the width
+ * mask of its bits (before shifting). Multi-word kinds (mac, ipv6, u64) use `word` as the first
+ * of their words.
+ */
+interface Slot {
+  readonly word: number;
+  readonly shift: number;
+  readonly bits: number;
+}
+
+const X = OFPXMT;
+const slot = (word: number, bits: number, shift = 0): Slot => ({ word, shift, bits });
+
+/** Indexed by OXM field number (0..39). */
+const SLOTS: readonly Slot[] = (() => {
+  const s: Slot[] = [];
+  s[X.IN_PORT] = slot(K.IN_PORT, 0xffffffff);
+  s[X.IN_PHY_PORT] = slot(K.IN_PHY_PORT, 0xffffffff);
+  s[X.METADATA] = slot(K.METADATA, 0);
+  s[X.ETH_DST] = slot(K.ETH_DST, 0);
+  s[X.ETH_SRC] = slot(K.ETH_SRC, 0);
+  s[X.ETH_TYPE] = slot(K.ETH_TYPE, 0xffff);
+  s[X.VLAN_VID] = slot(K.VLAN0, 0x1fff);
+  s[X.VLAN_PCP] = slot(K.VLAN0, 0x7, 13);
+  s[X.IP_DSCP] = slot(K.NW, 0x3f, 10);
+  s[X.IP_ECN] = slot(K.NW, 0x3, 8);
+  s[X.IP_PROTO] = slot(K.NW, 0xff);
+  s[X.IPV4_SRC] = slot(K.IPV4_SRC, 0);
+  s[X.IPV4_DST] = slot(K.IPV4_DST, 0);
+  s[X.TCP_SRC] = s[X.UDP_SRC] = s[X.SCTP_SRC] = slot(K.TP_SRC, 0xffff);
+  s[X.TCP_DST] = s[X.UDP_DST] = s[X.SCTP_DST] = slot(K.TP_DST, 0xffff);
+  s[X.ICMPV4_TYPE] = s[X.ICMPV6_TYPE] = slot(K.TP_SRC, 0xff);
+  s[X.ICMPV4_CODE] = s[X.ICMPV6_CODE] = slot(K.TP_DST, 0xff);
+  s[X.ARP_OP] = slot(K.ARP_OP, 0xffff);
+  s[X.ARP_SPA] = slot(K.ARP_SPA, 0);
+  s[X.ARP_TPA] = slot(K.ARP_TPA, 0);
+  s[X.ARP_SHA] = slot(K.ARP_SHA, 0);
+  s[X.ARP_THA] = slot(K.ARP_THA, 0);
+  s[X.IPV6_SRC] = slot(K.IPV6_SRC, 0);
+  s[X.IPV6_DST] = slot(K.IPV6_DST, 0);
+  s[X.IPV6_FLABEL] = slot(K.IPV6_LABEL, 0xfffff);
+  s[X.IPV6_ND_TARGET] = slot(K.ND_TARGET, 0);
+  s[X.IPV6_ND_SLL] = slot(K.ND_SLL, 0);
+  s[X.IPV6_ND_TLL] = slot(K.ND_TLL, 0);
+  s[X.MPLS_LABEL] = slot(K.MPLS0, 0xfffff, 12);
+  s[X.MPLS_TC] = slot(K.MPLS0, 0x7, 9);
+  s[X.MPLS_BOS] = slot(K.MPLS0, 0x1, 8);
+  s[X.PBB_ISID] = slot(K.PBB, 0xffffff);
+  s[X.TUNNEL_ID] = slot(K.TUN_ID, 0);
+  s[X.IPV6_EXTHDR] = slot(K.IPV6_EXTHDR, 0x1ff);
+  return s;
+})();
+
+const KIND: readonly OxmKind[] = OXM_FIELDS.map((d) => d.kind);
+const MASKABLE: readonly boolean[] = OXM_FIELDS.map((d) => d.maskable);
+
+// Scratch for address parsing, so that compiling a match allocates only its key and mask.
+const bytes = new Uint8Array(16);
+const vals = new Uint32Array(4);
+const msks = new Uint32Array(4);
+
+const be32 = (b: Uint8Array, o: number) => ((b[o]! << 24) | (b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!) >>> 0;
+
+/**
+ * Reads a value of `kind` into `out` as the key's words (1, 2 or 4 of them); false when the
+ * value is not of the kind's form or does not fit.
+ */
+function toWords(kind: OxmKind, v: OxmValue, out: Uint32Array): boolean {
+  switch (kind) {
+    case 'mac':
+      if (typeof v !== 'string') return false;
+      try { writeMac(bytes, 0, v); } catch { return false; }
+      out[0] = (bytes[0]! << 8) | bytes[1]!;
+      out[1] = be32(bytes, 2);
+      return true;
+    case 'ipv4':
+      if (typeof v !== 'string') return false;
+      try { writeIpv4(bytes, 0, v); } catch { return false; }
+      out[0] = be32(bytes, 0);
+      return true;
+    case 'ipv6':
+      if (typeof v !== 'string') return false;
+      try { writeIpv6(bytes, 0, v); } catch { return false; }
+      for (let i = 0; i < 4; i++) out[i] = be32(bytes, 4 * i);
+      return true;
+    case 'u64':
+      if (typeof v !== 'bigint' || v < 0n || v > 0xffffffffffffffffn) return false;
+      out[0] = Number(v >> 32n);
+      out[1] = Number(v & 0xffffffffn);
+      return true;
+    default:
+      if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 0xffffffff) return false;
+      out[0] = v;
+      return true;
+  }
+}
+
+const WORDS_OF: Readonly<Record<OxmKind, number>> = { u8: 1, u16: 1, u24: 1, u32: 1, u64: 2, mac: 2, ipv4: 1, ipv6: 4 };
+
+/**
+ * The (key, mask) of a match. Errors: a non-basic class or an unknown field → BAD_FIELD; a value
+ * that is not of the field's form or wider than the field → BAD_VALUE; a mask on a field that
+ * takes none, or a malformed mask → BAD_MASK; value bits outside the mask → BAD_WILDCARDS; two
+ * fields on the same key bits (the same field twice, or tcp_src with udp_src) → DUP_FIELD.
+ */
+export function compileMatch(match: readonly Oxm[]): CompiledMatch | ErrorPair {
+  const key = new Uint32Array(K.WORDS);
+  const mask = new Uint32Array(K.WORDS);
+  for (let n = 0; n < match.length; n++) {
+    const x = match[n]!;
+    if (!isBasic(x)) return BM.BAD_FIELD!;
+    const f = x.field;
+    const s = SLOTS[f];
+    if (s === undefined) return BM.BAD_FIELD!;
+    const kind = KIND[f]!;
+    if (!toWords(kind, x.value, vals)) return BM.BAD_VALUE!;
+    const nw = WORDS_OF[kind];
+    if (x.mask === undefined) {
+      // An exact match: every bit of the field. Multi-word kinds have bits 0 in their slot and
+      // fill whole words (a MAC's high word is 16 bits wide).
+      for (let i = 0; i < nw; i++) msks[i] = 0xffffffff;
+      if (kind === 'mac') msks[0] = 0xffff;
+    } else {
+      if (!MASKABLE[f]) return BM.BAD_MASK!;
+      if (!toWords(kind, x.mask, msks)) return BM.BAD_MASK!;
+    }
+    if (s.bits !== 0) {
+      // Sub-word numeric field: the value and mask must fit the field's width.
+      if ((vals[0]! & ~s.bits) !== 0) return BM.BAD_VALUE!;
+      if ((msks[0]! & ~s.bits) !== 0) {
+        if (x.mask !== undefined) return BM.BAD_MASK!;
+        msks[0] = s.bits;
+      }
+    }
+    for (let i = 0; i < nw; i++) {
+      const v = vals[i]!;
+      const m = msks[i]!;
+      if ((v & ~m) !== 0) return BM.BAD_WILDCARDS!;
+      const w = s.word + i;
+      const mw = (m << s.shift) >>> 0;
+      if ((mask[w]! & mw) !== 0) return BM.DUP_FIELD!;
+      mask[w] = (mask[w]! | mw) >>> 0;
+      key[w] = (key[w]! | (v << s.shift)) >>> 0;
+    }
+  }
+  return { key, mask };
+}
+
+/** True when compileMatch gave an error rather than a match. */
+export function isMatchError(r: CompiledMatch | ErrorPair): r is ErrorPair {
+  return Array.isArray(r);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Back to OXMs
+// ---------------------------------------------------------------------------------------------
+
+const ETH_IPV4 = 0x0800;
+const ETH_IPV6 = 0x86dd;
+
+/** The field's bits of one word as [value, mask], shifted down. */
+function sub(cm: CompiledMatch, s: Slot): [number, number] {
+  const m = (cm.mask[s.word]! >>> s.shift) & s.bits;
+  return [((cm.key[s.word]! >>> s.shift) & s.bits & m) >>> 0, m >>> 0];
+}
+
+function wordsToBytes(src: Uint32Array, at: number, n: number, out: Uint8Array, o: number): void {
+  for (let i = 0; i < n; i++) {
+    const w = src[at + i]!;
+    out[o + 4 * i] = w >>> 24;
+    out[o + 4 * i + 1] = w >>> 16;
+    out[o + 4 * i + 2] = w >>> 8;
+    out[o + 4 * i + 3] = w;
+  }
+}
+
+function macOf(src: Uint32Array, at: number): string {
+  const b = new Uint8Array(6);
+  b[0] = src[at]! >>> 8;
+  b[1] = src[at]!;
+  wordsToBytes(src, at + 1, 1, b, 2);
+  return readMac(b, 0);
+}
+
+function ipv4Of(src: Uint32Array, at: number): string {
+  const b = new Uint8Array(4);
+  wordsToBytes(src, at, 1, b, 0);
+  return readIpv4(b, 0);
+}
+
+function ipv6Of(src: Uint32Array, at: number): string {
+  const b = new Uint8Array(16);
+  wordsToBytes(src, at, 4, b, 0);
+  return readIpv6(b, 0);
+}
+
+const u64Of = (src: Uint32Array, at: number): bigint => (BigInt(src[at]!) << 32n) | BigInt(src[at + 1]!);
+
+/**
+ * A canonical OXM list for a compiled match: fields in OXM field-number order (which puts every
+ * prerequisite before the fields that need it: in_port, in_phy_port, metadata, eth_*, eth_type,
+ * vlan, ip_*, l4 ...), a mask only where it is not the field's full width, and the shared key
+ * slots (L4 ports, ICMP type/code, ND addresses) named after the protocol the match fixes.
+ *
+ * For a match that compileMatch built from an OXM list passing checkPrerequisites, the result
+ * passes it too and compiles back to the same key and mask. Bits the compiled form holds that no
+ * prerequisite explains (an L4 port with no fixed ip_proto) come out as the most likely field
+ * (TCP for ports) so that nothing is silently lost; bits outside every OXM field are not shown.
+ */
+export function matchFromKey(cm: CompiledMatch): Oxm[] {
+  const out: OxmBasic[] = [];
+  const { key, mask } = cm;
+  const num = (f: number): void => {
+    const s = SLOTS[f]!;
+    const [v, m] = sub(cm, s);
+    if (m === 0) return;
+    out.push(m === s.bits ? { field: f, value: v } : { field: f, value: v, mask: m });
+  };
+  const multi = (f: number): void => {
+    const s = SLOTS[f]!;
+    const kind = KIND[f]!;
+    const nw = WORDS_OF[kind];
+    let any = 0;
+    let full = true;
+    for (let i = 0; i < nw; i++) {
+      const m = mask[s.word + i]!;
+      any |= m;
+      const want = kind === 'mac' && i === 0 ? 0xffff : 0xffffffff;
+      if (((m & want) >>> 0) !== want) full = false;
+    }
+    if (any === 0) return;
+    const masked = new Uint32Array(nw);
+    for (let i = 0; i < nw; i++) masked[i] = key[s.word + i]! & mask[s.word + i]!;
+    const m = mask.subarray(s.word, s.word + nw);
+    const conv = (w: Uint32Array): OxmValue =>
+      kind === 'mac' ? macOf(w, 0) : kind === 'ipv4' ? ipv4Of(w, 0) : kind === 'ipv6' ? ipv6Of(w, 0) : u64Of(w, 0);
+    out.push(full ? { field: f, value: conv(masked) } : { field: f, value: conv(masked), mask: conv(m) });
+  };
+
+  num(X.IN_PORT);
+  num(X.IN_PHY_PORT);
+  multi(X.METADATA);
+  multi(X.ETH_DST);
+  multi(X.ETH_SRC);
+  num(X.ETH_TYPE);
+  num(X.VLAN_VID);
+  num(X.VLAN_PCP);
+  num(X.IP_DSCP);
+  num(X.IP_ECN);
+  num(X.IP_PROTO);
+  multi(X.IPV4_SRC);
+  multi(X.IPV4_DST);
+
+  const ethType = (mask[K.ETH_TYPE]! & 0xffff) === 0xffff ? key[K.ETH_TYPE]! : -1;
+  const proto = (mask[K.NW]! & 0xff) === 0xff ? key[K.NW]! & 0xff : -1;
+  // The L4 slots are named by the protocol the match fixes. ICMPv6 type/code keep their field
+  // position (after the IPv6 addresses) because the ND fields that follow need ICMPV6_TYPE.
+  let tpSrc: number = X.TCP_SRC;
+  let tpDst: number = X.TCP_DST;
+  if (proto === 17) [tpSrc, tpDst] = [X.UDP_SRC, X.UDP_DST];
+  else if (proto === 132) [tpSrc, tpDst] = [X.SCTP_SRC, X.SCTP_DST];
+  else if (proto === 1 && ethType === ETH_IPV4) [tpSrc, tpDst] = [X.ICMPV4_TYPE, X.ICMPV4_CODE];
+  else if (proto === 58 && ethType === ETH_IPV6) [tpSrc, tpDst] = [X.ICMPV6_TYPE, X.ICMPV6_CODE];
+  const icmp6 = tpSrc === X.ICMPV6_TYPE;
+  if (!icmp6) {
+    num(tpSrc);
+    num(tpDst);
+  }
+  num(X.ARP_OP);
+  multi(X.ARP_SPA);
+  multi(X.ARP_TPA);
+  multi(X.ARP_SHA);
+  multi(X.ARP_THA);
+  multi(X.IPV6_SRC);
+  multi(X.IPV6_DST);
+  num(X.IPV6_FLABEL);
+  if (icmp6) {
+    num(X.ICMPV6_TYPE);
+    num(X.ICMPV6_CODE);
+  }
+  multi(X.IPV6_ND_TARGET);
+  multi(X.IPV6_ND_SLL);
+  multi(X.IPV6_ND_TLL);
+  num(X.MPLS_LABEL);
+  num(X.MPLS_TC);
+  num(X.MPLS_BOS);
+  num(X.PBB_ISID);
+  multi(X.TUNNEL_ID);
+  num(X.IPV6_EXTHDR);
+  return out;
+}
