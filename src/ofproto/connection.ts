@@ -1,0 +1,430 @@
+/**
+ * One OpenFlow channel (OVS's vconn + ofconn): a byte stream in, typed messages out, in order.
+ *
+ * Life of a connection:
+ *   hello  — our HELLO (with a version bitmap) goes out at once; the first message from the peer
+ *            must be its HELLO. Negotiation follows OpenFlow 1.3.5 §6.3.1: when both HELLOs carry
+ *            a version bitmap, the highest version set in both; otherwise the smaller of the two
+ *            header versions. This switch speaks 1.3 only, so anything but 0x04 fails with
+ *            HELLO_FAILED/INCOMPATIBLE (with a text saying why) and the connection is closed. A
+ *            peer whose header offers a higher version but sends no bitmap therefore lands on 1.3.
+ *   active — every frame is decoded and handed to the handler in arrival order; a handler that
+ *            returns a promise is awaited before the next frame (FrameStream's write callback
+ *            waits too, so a slow handler holds back the socket instead of queueing without
+ *            bound). A frame that does not decode is answered with the decoder's OFPT_ERROR and
+ *            the connection stays up; a header whose length cannot be framed is answered
+ *            BAD_REQUEST/BAD_LEN and the connection closes (the stream can never resynchronise).
+ *            A message whose version differs from the negotiated one gets BAD_REQUEST/BAD_VERSION.
+ *            ECHO_REQUEST is answered here; replies to our own requests (by xid) resolve request().
+ *   closed — after close(), a peer close or a socket error; pending requests are rejected.
+ *
+ * Inactivity probe: after `probeInterval` ms without a frame from the peer an ECHO_REQUEST goes
+ * out; if nothing arrives within another `probeInterval`, the connection is closed.
+ */
+
+import type { Duplex } from 'node:stream';
+import { performance } from 'node:perf_hooks';
+import { Subject, type Observable } from 'rxjs';
+import { OFP_VERSION, OFPT, OFPHET, OFPMPF } from '../../proto/constants.js';
+import { OFPE, errorName } from '../../proto/errors.js';
+import type { ErrorPair } from '../../proto/schema.js';
+import {
+  decode, encode, errorReply, FrameStream, FramingError,
+  type Message, type Hello, type MultipartReply,
+} from '../openflow/index.js';
+import { initialControlState, type ControlParty, type ControlState } from './roles.js';
+
+export type MessageHandler = (msg: Message, conn: OfConnection) => void | Promise<void>;
+
+export interface ConnectionOptions {
+  /** Inactivity probe interval in ms (default 5000); 0 disables the probe. */
+  readonly probeInterval?: number;
+  /** How long request() waits for a reply, in ms (default 10 000). */
+  readonly requestTimeout?: number;
+  /** A name for events and errors (default: the socket's remote address). */
+  readonly name?: string;
+}
+
+export type ConnectionState = 'hello' | 'active' | 'closed';
+
+export type ConnectionEvent =
+  | { readonly type: 'negotiated'; readonly version: number }
+  | { readonly type: 'probe'; readonly xid: number }
+  | { readonly type: 'error-sent'; readonly name: string; readonly xid: number; readonly text: string }
+  | { readonly type: 'handler-error'; readonly msgType: number; readonly xid: number; readonly error: unknown }
+  | { readonly type: 'closed'; readonly reason: string };
+
+export const DEFAULT_PROBE_INTERVAL = 5000;
+export const DEFAULT_REQUEST_TIMEOUT = 10_000;
+/** Versions this switch speaks, as a HELLO version bitmap (bit n = wire version n). */
+export const SUPPORTED_VERSIONS = 1 << OFP_VERSION;
+/** After close() the socket gets this long to flush before it is destroyed. */
+const CLOSE_GRACE_MS = 1000;
+
+/** Messages that answer a request: only these may resolve request() (xid spaces are per side). */
+const REPLY_TYPES: ReadonlySet<number> = new Set([
+  OFPT.ERROR, OFPT.ECHO_REPLY, OFPT.EXPERIMENTER, OFPT.FEATURES_REPLY, OFPT.GET_CONFIG_REPLY,
+  OFPT.MULTIPART_REPLY, OFPT.BARRIER_REPLY, OFPT.QUEUE_GET_CONFIG_REPLY, OFPT.ROLE_REPLY,
+  OFPT.GET_ASYNC_REPLY,
+]);
+
+interface Pending {
+  readonly resolve: (m: Message[]) => void;
+  readonly reject: (e: Error) => void;
+  readonly timer: NodeJS.Timeout;
+  /** Collect multipart parts until one without OFPMPF_REPLY_MORE. */
+  readonly multipart: boolean;
+  readonly parts: Message[];
+}
+
+/** The versions a HELLO offers: its bitmap when it has one, else every version up to its header's. */
+function offeredVersions(hello: Hello | undefined): number | undefined {
+  const el = hello?.elements.find((e) => e.type === OFPHET.VERSIONBITMAP);
+  if (el === undefined || !('bitmaps' in el) || el.bitmaps.length === 0) return undefined;
+  return el.bitmaps[0]! >>> 0;
+}
+
+/** Highest version set in a bitmap (-1 for none). */
+function highestBit(bitmap: number): number {
+  return bitmap === 0 ? -1 : 31 - Math.clz32(bitmap);
+}
+
+export class OfConnection implements ControlParty {
+  readonly name: string;
+  readonly control: ControlState = initialControlState();
+  /** Resolves with the reason once the connection is closed. */
+  readonly closed: Promise<string>;
+
+  private readonly subject = new Subject<ConnectionEvent>();
+  readonly events$: Observable<ConnectionEvent> = this.subject.asObservable();
+
+  private st: ConnectionState = 'hello';
+  private negotiated: number | undefined;
+  private xidCounter = 0;
+  private readonly pending = new Map<number, Pending>();
+  private readonly frames: FrameStream;
+  private resolveClosed!: (reason: string) => void;
+
+  // Inactivity probe: one timer, re-armed only when it fires. Recording activity is a single
+  // number store per frame instead of a clearTimeout/setTimeout pair per message.
+  private readonly probeInterval: number;
+  private readonly requestTimeout: number;
+  private lastRx = performance.now();
+  private probeSentAt: number | undefined;
+  private probeTimer: NodeJS.Timeout | undefined;
+  private busy = false;
+  private closeTimer: NodeJS.Timeout | undefined;
+  private corked = false;
+
+  // The frame and message being handled: sendError() about that message reuses the exact bytes
+  // instead of re-encoding, and costs no allocation per message.
+  private currentFrame: Buffer | undefined;
+  private currentMsg: Message | undefined;
+
+  constructor(private readonly socket: Duplex, private readonly handler: MessageHandler, opts: ConnectionOptions = {}) {
+    this.probeInterval = opts.probeInterval ?? DEFAULT_PROBE_INTERVAL;
+    this.requestTimeout = opts.requestTimeout ?? DEFAULT_REQUEST_TIMEOUT;
+    const s = socket as Duplex & { remoteAddress?: string; remotePort?: number; setNoDelay?: (b: boolean) => void };
+    this.name = opts.name ?? (s.remoteAddress !== undefined ? `${s.remoteAddress}:${s.remotePort ?? ''}` : 'unix');
+    this.closed = new Promise((r) => (this.resolveClosed = r));
+    // Small control messages should not wait for Nagle; batching is done by corking (send()).
+    s.setNoDelay?.(true);
+
+    this.frames = new FrameStream((f) => this.onFrame(f));
+    this.frames.on('error', (e) => this.onFramingError(e));
+    socket.on('error', (e: Error) => this.finish(`socket error: ${e.message}`));
+    socket.on('close', () => this.finish('connection closed by peer'));
+    socket.pipe(this.frames);
+
+    this.send({ type: OFPT.HELLO, elements: [{ type: OFPHET.VERSIONBITMAP, bitmaps: [SUPPORTED_VERSIONS] }] });
+    this.armProbe(this.probeInterval);
+  }
+
+  get state(): ConnectionState {
+    return this.st;
+  }
+
+  get active(): boolean {
+    return this.st === 'active';
+  }
+
+  /** The negotiated version (0x04) once active. */
+  get version(): number | undefined {
+    return this.negotiated;
+  }
+
+  /** A fresh transaction id (never 0, wraps at 2^32). */
+  nextXid(): number {
+    this.xidCounter = this.xidCounter >= 0xffffffff ? 1 : this.xidCounter + 1;
+    return this.xidCounter;
+  }
+
+  /**
+   * Encodes and writes a message (version and, when missing, xid filled in); returns its xid.
+   * A closed connection drops it (the 'closed' event has said so already). Throws RangeError for a
+   * message that cannot be encoded: that is a bug in the caller.
+   */
+  send(msg: Message): number {
+    const xid = msg.xid ?? this.nextXid();
+    const bytes = encode({ ...msg, version: msg.version ?? OFP_VERSION, xid } as Message);
+    this.write(bytes);
+    return xid;
+  }
+
+  /** Sends OFPT_ERROR about `about` (its xid; its first 64 bytes as data). */
+  sendError(pair: ErrorPair, about: Message, text?: string): void {
+    const frame = about === this.currentMsg && this.currentFrame !== undefined ? this.currentFrame : encode(about);
+    this.sendErrorFor(pair, frame, text);
+  }
+
+  /**
+   * Sends `msg` and resolves with the reply carrying the same xid (an OFPT_ERROR resolves too: the
+   * caller inspects it). Rejects on timeout or close.
+   */
+  async request(msg: Message, timeoutMs = this.requestTimeout): Promise<Message> {
+    const parts = await this.transact(msg, false, timeoutMs);
+    return parts[0]!;
+  }
+
+  /** Like request(), for multipart requests: every part of the reply, up to the one without REPLY_MORE. */
+  requestMultipart(msg: Message, timeoutMs = this.requestTimeout): Promise<Message[]> {
+    return this.transact(msg, true, timeoutMs);
+  }
+
+  /** Closes the connection: what was sent is flushed, then the socket is ended. */
+  close(reason = 'closed locally'): void {
+    if (this.st === 'closed') return;
+    this.uncork();
+    this.socket.end();
+    this.closeTimer = setTimeout(() => this.socket.destroy(), CLOSE_GRACE_MS);
+    this.closeTimer.unref();
+    this.finish(reason);
+  }
+
+  // --- receiving -------------------------------------------------------------------------------
+
+  private onFrame(frame: Buffer): void | Promise<void> {
+    if (this.st === 'closed') return;
+    this.lastRx = performance.now();
+    const type = frame[1]!;
+    if (this.st === 'hello') {
+      this.onHello(frame);
+      return;
+    }
+    if (frame[0] !== this.negotiated) {
+      // decode() already refuses most types in another version; HELLO and echo decode in any
+      // version (negotiation needs them), so the negotiated version is checked here for all.
+      // An ERROR is never answered with an error (two peers could ping-pong forever).
+      if (type !== OFPT.ERROR) this.sendErrorFor(OFPE.BAD_REQUEST!.BAD_VERSION!, frame, `version 0x${frame[0]!.toString(16)} after negotiating 0x${this.negotiated!.toString(16)}`);
+      return;
+    }
+    const r = decode(frame);
+    if (!r.ok) {
+      this.send(errorReply(r.error));
+      this.subject.next({ type: 'error-sent', name: r.error.name, xid: r.error.xid, text: r.error.text });
+      return;
+    }
+    const msg = r.msg;
+    const xid = msg.xid ?? 0;
+    switch (msg.type) {
+      case OFPT.ECHO_REQUEST:
+        this.send({ type: OFPT.ECHO_REPLY, xid, data: msg.data });
+        return;
+      case OFPT.HELLO:
+        return; // a repeated HELLO carries nothing new
+      default:
+        break;
+    }
+    if (REPLY_TYPES.has(msg.type) && this.pending.has(xid)) {
+      this.settleReply(xid, msg);
+      return;
+    }
+    if (msg.type === OFPT.ECHO_REPLY) return; // the answer to an inactivity probe
+    return this.dispatch(msg, frame);
+  }
+
+  private dispatch(msg: Message, frame: Buffer): void | Promise<void> {
+    this.currentFrame = frame;
+    this.currentMsg = msg;
+    let r: void | Promise<void>;
+    try {
+      r = this.handler(msg, this);
+    } catch (e) {
+      this.handlerFailed(msg, e);
+      return;
+    }
+    if (r === undefined) return;
+    // The promise FrameStream awaits never rejects: a failing handler must not break the stream.
+    this.busy = true;
+    return r.then(
+      () => { this.busy = false; },
+      (e: unknown) => { this.busy = false; this.handlerFailed(msg, e); },
+    );
+  }
+
+  private handlerFailed(msg: Message, error: unknown): void {
+    this.subject.next({ type: 'handler-error', msgType: msg.type, xid: msg.xid ?? 0, error });
+  }
+
+  private onHello(frame: Buffer): void {
+    if (frame[1] !== OFPT.HELLO) {
+      this.failHello(frame, `expected HELLO as the first message, got type ${frame[1]}`);
+      return;
+    }
+    // A HELLO whose elements do not decode still has a usable header version (the bitmap is
+    // optional), so negotiation goes on from the header alone.
+    const r = decode(frame);
+    const theirs = offeredVersions(r.ok && r.msg.type === OFPT.HELLO ? r.msg : undefined);
+    const headerVersion = frame[0]!;
+    let version: number;
+    let why: string;
+    if (theirs !== undefined) {
+      version = highestBit(theirs & SUPPORTED_VERSIONS);
+      why = `peer's version bitmap 0x${theirs.toString(16)} shares no version with ours 0x${SUPPORTED_VERSIONS.toString(16)}`;
+    } else {
+      version = Math.min(headerVersion, OFP_VERSION);
+      why = `peer offers versions up to 0x${headerVersion.toString(16)}, this switch needs 0x${OFP_VERSION.toString(16)} (OpenFlow 1.3)`;
+    }
+    if (version !== OFP_VERSION) {
+      this.failHello(frame, `no common OpenFlow version: ${why}`);
+      return;
+    }
+    this.negotiated = version;
+    this.st = 'active';
+    this.subject.next({ type: 'negotiated', version });
+  }
+
+  /** HELLO_FAILED/INCOMPATIBLE with a text body, in the peer's own header version, then close. */
+  private failHello(frame: Buffer, text: string): void {
+    const [errType, code] = OFPE.HELLO_FAILED!.INCOMPATIBLE!;
+    const xid = frame.readUInt32BE(4);
+    // HELLO_FAILED/INCOMPATIBLE is (0, 0) in every OpenFlow version, so an error in the peer's
+    // version is one it can read.
+    this.write(encode({ version: frame[0]!, type: OFPT.ERROR, xid, errType, code, data: Buffer.from(text, 'ascii') }));
+    this.subject.next({ type: 'error-sent', name: 'HELLO_FAILED/INCOMPATIBLE', xid, text });
+    this.close(`version negotiation failed: ${text}`);
+  }
+
+  private onFramingError(e: Error): void {
+    if (e instanceof FramingError) {
+      this.sendErrorFor([e.errType, e.code], e.header, e.message);
+      this.close(`framing error: ${e.message}`);
+    } else {
+      this.close(`receive error: ${e.message}`);
+    }
+  }
+
+  private sendErrorFor(pair: ErrorPair, frame: Uint8Array, text?: string): void {
+    const [errType, code] = pair;
+    const xid = frame.length >= 8 ? Buffer.from(frame.buffer, frame.byteOffset, frame.length).readUInt32BE(4) : 0;
+    this.send({ type: OFPT.ERROR, xid, errType, code, data: Uint8Array.prototype.slice.call(frame, 0, 64) });
+    this.subject.next({ type: 'error-sent', name: errorName(errType, code), xid, text: text ?? '' });
+  }
+
+  // --- requests --------------------------------------------------------------------------------
+
+  private transact(msg: Message, multipart: boolean, timeoutMs: number): Promise<Message[]> {
+    if (this.st === 'closed') return Promise.reject(new Error(`${this.name}: connection is closed`));
+    const xid = msg.xid ?? this.nextXid();
+    if (this.pending.has(xid)) return Promise.reject(new Error(`${this.name}: xid ${xid} already has a request waiting`));
+    return new Promise<Message[]>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(xid);
+        reject(new Error(`${this.name}: no reply to xid ${xid} (type ${msg.type}) within ${timeoutMs} ms`));
+      }, timeoutMs);
+      timer.unref();
+      this.pending.set(xid, { resolve, reject, timer, multipart, parts: [] });
+      this.send({ ...msg, xid } as Message);
+    });
+  }
+
+  private settleReply(xid: number, msg: Message): void {
+    const p = this.pending.get(xid)!;
+    p.parts.push(msg);
+    if (p.multipart && msg.type === OFPT.MULTIPART_REPLY && ((msg as MultipartReply).flags & OFPMPF.MORE) !== 0) return;
+    clearTimeout(p.timer);
+    this.pending.delete(xid);
+    p.resolve(p.parts);
+  }
+
+  // --- sending ---------------------------------------------------------------------------------
+
+  private write(bytes: Buffer): void {
+    if (this.st === 'closed' || this.socket.destroyed || !this.socket.writable) return;
+    // Corking until the end of the tick turns the replies of one chunk's messages into one
+    // writev system call instead of one write per message.
+    if (!this.corked) {
+      this.corked = true;
+      this.socket.cork();
+      process.nextTick(() => this.uncork());
+    }
+    this.socket.write(bytes);
+  }
+
+  private uncork(): void {
+    if (!this.corked) return;
+    this.corked = false;
+    this.socket.uncork();
+  }
+
+  // --- liveness --------------------------------------------------------------------------------
+
+  private armProbe(ms: number): void {
+    if (this.probeInterval <= 0 || this.st === 'closed') return;
+    this.probeTimer = setTimeout(() => this.onProbeTimer(), Math.max(1, ms));
+    this.probeTimer.unref();
+  }
+
+  private onProbeTimer(): void {
+    if (this.st === 'closed') return;
+    const now = performance.now();
+    const silent = now - this.lastRx;
+    const interval = this.probeInterval;
+    if (this.busy) {
+      // We are the slow side (a handler is still working): the peer's frames wait in our
+      // socket, so its silence is not evidence.
+      this.armProbe(interval);
+      return;
+    }
+    if (this.st === 'hello') {
+      if (silent >= 2 * interval) this.close(`no HELLO from the peer within ${2 * interval} ms`);
+      else this.armProbe(2 * interval - silent);
+      return;
+    }
+    if (this.probeSentAt === undefined || this.lastRx > this.probeSentAt) {
+      this.probeSentAt = undefined;
+      if (silent < interval) {
+        this.armProbe(interval - silent);
+        return;
+      }
+      const xid = this.send({ type: OFPT.ECHO_REQUEST, data: new Uint8Array(0) });
+      this.probeSentAt = now;
+      this.subject.next({ type: 'probe', xid });
+      this.armProbe(interval);
+      return;
+    }
+    if (now - this.probeSentAt >= interval) {
+      this.close(`inactivity probe: no answer within ${interval} ms of an echo request after ${interval} ms of silence`);
+    } else {
+      this.armProbe(interval - (now - this.probeSentAt));
+    }
+  }
+
+  // --- teardown --------------------------------------------------------------------------------
+
+  private finish(reason: string): void {
+    if (this.st === 'closed') return;
+    this.st = 'closed';
+    if (this.probeTimer !== undefined) clearTimeout(this.probeTimer);
+    for (const [xid, p] of this.pending) {
+      clearTimeout(p.timer);
+      p.reject(new Error(`${this.name}: connection closed (${reason}) before the reply to xid ${xid}`));
+    }
+    this.pending.clear();
+    this.socket.unpipe(this.frames);
+    this.socket.once('close', () => { if (this.closeTimer !== undefined) clearTimeout(this.closeTimer); });
+    this.subject.next({ type: 'closed', reason });
+    this.subject.complete();
+    this.resolveClosed(reason);
+  }
+}

@@ -1,0 +1,268 @@
+/**
+ * The connection manager (OVS's connmgr + rconn): every controller channel of one switch.
+ *
+ * - Passive listeners (`ptcp:`, `punix:`) accept any number of controllers; `listen` resolves
+ *   with the bound address (`ptcp:0` picks a free port, and the answer says which).
+ * - Active targets (`tcp:`, `unix:`) connect out and reconnect after a failure or a disconnect,
+ *   waiting base, 2·base, 4·base, 8·base, 8·base, … (1, 2, 4, 8 s by default, OVS's rconn
+ *   sequence). A connection that completes HELLO negotiation resets the sequence, so after a
+ *   working connection drops, the first retry comes after `base` again. The base is an option so
+ *   tests can run the real sequence in milliseconds. A connect attempt is abandoned after
+ *   max(base, current delay) as rconn does, but never sooner than 1 s.
+ * - Every connection's messages go first through the RoleManager (roles, async config, switch
+ *   config, IS_SLAVE refusals), then to the switch's handler.
+ * - `events$` reports listening, connects, negotiation, disconnects, failed attempts and backoff
+ *   waits as plain data, for logging and for tests.
+ *
+ * TLS (`ssl:`, `pssl:`) parses but is not served yet: listen/connect reject such targets.
+ */
+
+import { createConnection, createServer, type Server, type Socket, type AddressInfo } from 'node:net';
+import { lstatSync, unlinkSync } from 'node:fs';
+import { Subject, type Observable } from 'rxjs';
+import type { Message } from '../openflow/index.js';
+import { OfConnection, type ConnectionEvent, type MessageHandler } from './connection.js';
+import { RoleManager } from './roles.js';
+import { formatTarget, isPassive, parseTarget, type ActiveTarget, type PassiveTarget, type Target } from './target.js';
+
+/**
+ * A connect attempt gets at least this long, however small the backoff base (tests use bases of
+ * a few ms; a loaded machine can take longer than that to complete a loopback connect).
+ */
+const MIN_CONNECT_TIMEOUT = 1000;
+
+export interface ConnectionManagerOptions {
+  /** The switch's handler for every message the connection and role layers do not answer. */
+  readonly handler: MessageHandler;
+  /** Inactivity probe interval in ms for every connection (default 5000; 0 disables). */
+  readonly probeInterval?: number;
+  /** request() timeout in ms for every connection (default 10 000). */
+  readonly requestTimeout?: number;
+  /** First reconnect delay in ms (default 1000). */
+  readonly backoffBase?: number;
+  /** Largest reconnect delay in ms (default 8 × backoffBase). */
+  readonly backoffMax?: number;
+  /** Shared role state; a fresh one by default. */
+  readonly roles?: RoleManager;
+}
+
+export type ManagerEvent =
+  | { readonly type: 'listening'; readonly target: string; readonly address: string }
+  | { readonly type: 'connected'; readonly target: string; readonly conn: OfConnection }
+  | { readonly type: 'negotiated'; readonly target: string; readonly conn: OfConnection; readonly version: number }
+  | { readonly type: 'disconnected'; readonly target: string; readonly conn: OfConnection; readonly reason: string }
+  | { readonly type: 'connect-failed'; readonly target: string; readonly error: string }
+  | { readonly type: 'backoff'; readonly target: string; readonly delay: number }
+  | { readonly type: 'connection'; readonly target: string; readonly conn: OfConnection; readonly event: ConnectionEvent };
+
+export interface Listener {
+  readonly target: PassiveTarget;
+  /** The bound address as a target string: `ptcp:41234:127.0.0.1` or `punix:/path`. */
+  readonly address: string;
+  /** The bound TCP port (ptcp only). */
+  readonly port?: number;
+  close(): Promise<void>;
+}
+
+export interface ActiveController {
+  readonly target: ActiveTarget;
+  /** The live connection, when there is one. */
+  readonly connection: OfConnection | undefined;
+  /** Stops reconnecting and closes the connection. */
+  stop(): void;
+}
+
+function listenOn(server: Server, args: { port: number; host: string } | { path: string }): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onError = (e: Error): void => reject(e);
+    server.once('error', onError);
+    server.listen(args, () => {
+      server.off('error', onError);
+      resolve();
+    });
+  });
+}
+
+/** True when a unix socket at `path` refuses connections: a leftover of a process that is gone. */
+function isStaleSocket(path: string): Promise<boolean> {
+  try {
+    if (!lstatSync(path).isSocket()) return Promise.resolve(false);
+  } catch {
+    return Promise.resolve(false);
+  }
+  return new Promise((resolve) => {
+    const s = createConnection(path);
+    s.once('connect', () => { s.destroy(); resolve(false); });
+    s.once('error', (e: NodeJS.ErrnoException) => resolve(e.code === 'ECONNREFUSED'));
+  });
+}
+
+export class ConnectionManager {
+  readonly roles: RoleManager;
+  private readonly subject = new Subject<ManagerEvent>();
+  readonly events$: Observable<ManagerEvent> = this.subject.asObservable();
+
+  private readonly conns = new Set<OfConnection>();
+  private readonly listeners = new Set<Listener>();
+  private readonly actives = new Set<ActiveController>();
+  private readonly base: number;
+  private readonly max: number;
+  private closing = false;
+
+  constructor(private readonly opts: ConnectionManagerOptions) {
+    this.roles = opts.roles ?? new RoleManager();
+    this.base = opts.backoffBase ?? 1000;
+    this.max = opts.backoffMax ?? 8 * this.base;
+  }
+
+  /** Live connections (negotiated or still in HELLO). */
+  get connections(): readonly OfConnection[] {
+    return [...this.conns];
+  }
+
+  /** Starts a passive listener; resolves with the bound address. */
+  async listen(spec: string | Target): Promise<Listener> {
+    const t = typeof spec === 'string' ? parseTarget(spec) : spec;
+    if (typeof t === 'string') throw new Error(t);
+    if (!isPassive(t)) throw new Error(`${formatTarget(t)} is an active target; use connect()`);
+    if (t.kind === 'pssl') throw new Error(`${formatTarget(t)}: TLS listeners are not implemented yet`);
+    const sockets = new Set<Socket>();
+    const server = createServer((sock) => {
+      sockets.add(sock);
+      sock.once('close', () => sockets.delete(sock));
+      this.adopt(sock, address);
+    });
+    let address: string;
+    let port: number | undefined;
+    if (t.kind === 'ptcp') {
+      await listenOn(server, { port: t.port, host: t.host });
+      port = (server.address() as AddressInfo).port;
+      address = formatTarget({ kind: 'ptcp', port, host: t.host });
+    } else {
+      try {
+        await listenOn(server, { path: t.path });
+      } catch (e) {
+        // A socket file left by a process that died is removed, the way OVS does; a live one
+        // (something answers) is left alone and the error stands.
+        if ((e as NodeJS.ErrnoException).code !== 'EADDRINUSE' || !(await isStaleSocket(t.path))) throw e;
+        unlinkSync(t.path);
+        await listenOn(server, { path: t.path });
+      }
+      address = formatTarget(t);
+    }
+    server.on('error', () => { /* accept errors (EMFILE…) leave the listener up */ });
+    const listener: Listener = {
+      target: t, address, ...(port !== undefined ? { port } : {}),
+      close: () => new Promise<void>((resolve) => {
+        this.listeners.delete(listener);
+        server.close(() => resolve());
+        for (const s of sockets) s.destroy();
+      }),
+    };
+    this.listeners.add(listener);
+    this.subject.next({ type: 'listening', target: formatTarget(t), address });
+    return listener;
+  }
+
+  /** Starts an active controller connection that reconnects with backoff until stopped. */
+  connect(spec: string | Target): ActiveController {
+    const t = typeof spec === 'string' ? parseTarget(spec) : spec;
+    if (typeof t === 'string') throw new Error(t);
+    if (isPassive(t)) throw new Error(`${formatTarget(t)} is a passive target; use listen()`);
+    if (t.kind === 'ssl') throw new Error(`${formatTarget(t)}: TLS connections are not implemented yet`);
+    const label = formatTarget(t);
+    let stopped = false;
+    let delay = 0; // 0: no failure since the last negotiated connection
+    let timer: NodeJS.Timeout | undefined;
+    let conn: OfConnection | undefined;
+    let sock: Socket | undefined;
+
+    const retry = (): void => {
+      if (stopped || this.closing) return;
+      delay = delay === 0 ? this.base : Math.min(2 * delay, this.max);
+      this.subject.next({ type: 'backoff', target: label, delay });
+      timer = setTimeout(attempt, delay);
+    };
+
+    const attempt = (): void => {
+      timer = undefined;
+      if (stopped || this.closing) return;
+      const s = t.kind === 'tcp' ? createConnection({ host: t.host, port: t.port }) : createConnection(t.path);
+      sock = s;
+      let settled = false;
+      s.setTimeout(Math.max(this.base, delay, MIN_CONNECT_TIMEOUT));
+      s.once('timeout', () => s.destroy(new Error('connect timed out')));
+      s.once('error', (e: Error) => {
+        if (settled) return;
+        settled = true;
+        s.destroy();
+        this.subject.next({ type: 'connect-failed', target: label, error: e.message });
+        retry();
+      });
+      s.once('connect', () => {
+        if (settled) return;
+        settled = true;
+        s.setTimeout(0);
+        const c = this.adopt(s, label);
+        conn = c;
+        c.events$.subscribe((ev) => { if (ev.type === 'negotiated') delay = 0; });
+        void c.closed.then(() => {
+          conn = undefined;
+          retry();
+        });
+      });
+    };
+
+    const handle: ActiveController = {
+      target: t,
+      get connection() { return conn; },
+      stop: () => {
+        stopped = true;
+        if (timer !== undefined) clearTimeout(timer);
+        conn?.close('controller removed');
+        if (conn === undefined) sock?.destroy();
+        this.actives.delete(handle);
+      },
+    };
+    this.actives.add(handle);
+    attempt();
+    return handle;
+  }
+
+  /** Stops every listener and active controller and closes every connection. */
+  async close(): Promise<void> {
+    this.closing = true;
+    for (const a of [...this.actives]) a.stop();
+    const closing = [...this.conns].map((c) => { c.close('switch shutting down'); return c.closed; });
+    await Promise.all([...[...this.listeners].map((l) => l.close()), ...closing]);
+    this.subject.complete();
+  }
+
+  private adopt(sock: Socket, target: string): OfConnection {
+    const handler = this.opts.handler;
+    const roles = this.roles;
+    const conn = new OfConnection(
+      sock,
+      (msg: Message, c: OfConnection) => (roles.handle(c, msg) ? undefined : handler(msg, c)),
+      {
+        ...(this.opts.probeInterval !== undefined ? { probeInterval: this.opts.probeInterval } : {}),
+        ...(this.opts.requestTimeout !== undefined ? { requestTimeout: this.opts.requestTimeout } : {}),
+      },
+    );
+    this.conns.add(conn);
+    this.subject.next({ type: 'connected', target, conn });
+    conn.events$.subscribe((event) => {
+      if (event.type === 'negotiated') {
+        roles.attach(conn);
+        this.subject.next({ type: 'negotiated', target, conn, version: event.version });
+      } else if (event.type === 'closed') {
+        roles.detach(conn);
+        this.conns.delete(conn);
+        this.subject.next({ type: 'disconnected', target, conn, reason: event.reason });
+      } else {
+        this.subject.next({ type: 'connection', target, conn, event });
+      }
+    });
+    return conn;
+  }
+}
