@@ -1,5 +1,8 @@
 #!/usr/bin/env node
 // Entry point of the `ofswitch` command: runs the compiled CLI (npm install builds it into dist/).
-import { main, processIo } from '../dist/src/cli/main.js';
+import { run, processIo } from '../dist/src/cli/main.js';
 
-process.exitCode = main(process.argv.slice(2), processIo);
+Promise.resolve(run(process.argv.slice(2), processIo)).then(
+  (status) => { process.exitCode = status; },
+  (e) => { process.stderr.write(`ofswitch: ${e instanceof Error ? e.stack : String(e)}\n`); process.exitCode = 1; },
+);

@@ -4,7 +4,11 @@
  */
 
 import { readFileSync } from 'node:fs';
-import { decode, encode, fromJson, toJson, formatMessage, formatError, fromHex, toHex } from '../openflow/index.js';
+import { decode, encode, fromJson, toJson, formatMessage, formatError, fromHex, toHex, OFPP } from '../openflow/index.js';
+import { configureLogging, isLogLevel, logger, LOG_LEVELS, type LogFormat, type LogLevel } from '../common/log.js';
+import { Ofproto, dpidFor } from '../ofproto/ofproto.js';
+import type { PortSpec } from '../ofproto/ports.js';
+import { formatTarget, isPassive, parseTarget, type Target } from '../ofproto/target.js';
 
 export interface Io {
   readonly stdout: (line: string) => void;
@@ -22,11 +26,28 @@ Codec commands:
   ofp-encode                 read messages in the JSON form, one per line, from standard input,
                              and print each one's hex on its own line
 
+Switch:
+  start [OPTIONS]            run a switch in the foreground until SIGTERM or SIGINT; it prints
+                             "listening on TARGET" for each passive listener, logs to stderr
+    --bridge NAME            bridge name, also the LOCAL port's name (default br0)
+    --dpid HEX               datapath id, 1 to 16 hex digits (default: derived from the name)
+    --controller TARGET      connect to a controller: tcp:HOST[:PORT], unix:PATH (repeatable)
+    --listen TARGET          accept controllers: ptcp:[PORT][:IP], punix:PATH (repeatable;
+                             default ptcp:6653:127.0.0.1 when no --controller or --listen)
+    --port NAME[@OFPORT][,type=dummy]
+                             add a port, with the OpenFlow number asked for (repeatable)
+    --fail-mode secure|standalone
+                             what to do without a controller (default secure)
+    --probe-interval SECONDS inactivity probe interval (default 5; 0 disables)
+    --log-level LEVEL        error, warn, info (default) or debug
+    --log-format text|json   log line format (default text)
+
 Options:
   -h, --help                 show this help
   -V, --version              show the version
 
-Exit status: 0 when every message decoded or encoded, 1 when one did not, 2 for bad usage.
+Exit status: 0 when every message decoded or encoded, 1 when one did not, 2 for bad usage;
+start: 0 after a clean stop on SIGTERM/SIGINT, 1 when it could not start, 2 for bad options.
 `;
 
 function version(): string {
@@ -98,6 +119,7 @@ export function main(argv: readonly string[], io: Io): number {
     case '-V': case '--version': io.stdout(version()); return 0;
     case 'ofp-print': return ofpPrint(args, io);
     case 'ofp-encode': return ofpEncode(args, io);
+    case 'start': return usage(io, 'start runs a switch: call run() (the ofswitch binary does)');
     default: return usage(io, `unknown command ${JSON.stringify(cmd)}`);
   }
 }
@@ -107,3 +129,182 @@ export const processIo: Io = {
   stderr: (line) => process.stderr.write(line + '\n'),
   stdin: () => readFileSync(0, 'utf8'),
 };
+
+// ---------------------------------------------------------------------------------------------
+// ofswitch start
+// ---------------------------------------------------------------------------------------------
+
+export interface StartOptions {
+  readonly bridge: string;
+  readonly dpid: bigint;
+  readonly controllers: readonly Target[];
+  readonly listens: readonly Target[];
+  readonly ports: readonly PortSpec[];
+  readonly failMode: 'secure' | 'standalone';
+  readonly logLevel: LogLevel;
+  readonly logFormat: LogFormat;
+  /** ms; 0 disables */
+  readonly probeInterval: number;
+}
+
+const START_FLAGS = new Set([
+  '--bridge', '--dpid', '--controller', '--listen', '--port', '--fail-mode', '--log-level', '--log-format', '--probe-interval',
+]);
+
+/** Parses `NAME[@OFPORT][,type=dummy]`. */
+export function parsePortSpec(text: string): PortSpec | string {
+  const [head = '', ...opts] = text.split(',');
+  const at = head.lastIndexOf('@');
+  const name = at < 0 ? head : head.slice(0, at);
+  if (name === '') return `--port ${JSON.stringify(text)}: the port needs a name`;
+  if (Buffer.byteLength(name) > 15) return `--port ${JSON.stringify(text)}: a port name has at most 15 bytes`;
+  let ofport: number | undefined;
+  if (at >= 0) {
+    const n = head.slice(at + 1);
+    if (!/^\d{1,10}$/.test(n) || Number(n) < 1 || Number(n) > OFPP.MAX) return `--port ${JSON.stringify(text)}: OFPORT must be a number in 1..${OFPP.MAX}`;
+    ofport = Number(n);
+  }
+  for (const o of opts) {
+    const eq = o.indexOf('=');
+    const k = eq < 0 ? o : o.slice(0, eq);
+    const v = eq < 0 ? '' : o.slice(eq + 1);
+    if (k !== 'type') return `--port ${JSON.stringify(text)}: unknown port option ${JSON.stringify(k)} (only type=dummy for now)`;
+    if (v !== 'dummy') return `--port ${JSON.stringify(text)}: port type ${JSON.stringify(v)} is not available (only dummy for now)`;
+  }
+  return { name, ...(ofport !== undefined ? { ofport } : {}), type: 'dummy' };
+}
+
+/** Parses the options of `ofswitch start`; a string is the problem to report. */
+export function parseStartArgs(args: readonly string[]): StartOptions | string {
+  let bridge = 'br0';
+  let dpid: bigint | undefined;
+  const controllers: Target[] = [];
+  const listens: Target[] = [];
+  const ports: PortSpec[] = [];
+  let failMode: 'secure' | 'standalone' = 'secure';
+  let logLevel: LogLevel = 'info';
+  let logFormat: LogFormat = 'text';
+  let probeInterval = 5000;
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    const eq = a.indexOf('=');
+    const flag = a.startsWith('--') && eq > 0 ? a.slice(0, eq) : a;
+    if (!START_FLAGS.has(flag)) return `start: unknown option ${JSON.stringify(a)}`;
+    let value: string;
+    if (flag !== a) value = a.slice(eq + 1);
+    else {
+      const v = args[++i];
+      if (v === undefined) return `start: ${flag} needs a value`;
+      value = v;
+    }
+    switch (flag) {
+      case '--bridge':
+        if (!/^[A-Za-z0-9_.-]{1,15}$/.test(value)) return `start: --bridge ${JSON.stringify(value)}: a bridge name is 1 to 15 letters, digits, '_', '-' or '.'`;
+        bridge = value;
+        break;
+      case '--dpid': {
+        const h = value.replace(/^0x/i, '');
+        if (!/^[0-9a-fA-F]{1,16}$/.test(h)) return `start: --dpid ${JSON.stringify(value)}: give 1 to 16 hex digits`;
+        dpid = BigInt('0x' + h);
+        break;
+      }
+      case '--controller':
+      case '--listen': {
+        const t = parseTarget(value);
+        if (typeof t === 'string') return `start: ${flag} ${JSON.stringify(value)}: ${t}`;
+        const passive = isPassive(t);
+        if (flag === '--listen' && !passive) return `start: --listen ${JSON.stringify(value)}: a listener needs a passive target (ptcp:, punix:)`;
+        if (flag === '--controller' && passive) return `start: --controller ${JSON.stringify(value)}: a controller needs an active target (tcp:, unix:); use --listen for ${t.kind}:`;
+        if (t.kind === 'ssl' || t.kind === 'pssl') return `start: ${flag} ${JSON.stringify(value)}: TLS targets are not implemented yet`;
+        (passive ? listens : controllers).push(t);
+        break;
+      }
+      case '--port': {
+        const p = parsePortSpec(value);
+        if (typeof p === 'string') return `start: ${p}`;
+        if (ports.some((q) => q.name === p.name)) return `start: --port ${JSON.stringify(value)}: port ${p.name} is given twice`;
+        if (p.ofport !== undefined && ports.some((q) => q.ofport === p.ofport)) return `start: --port ${JSON.stringify(value)}: port number ${p.ofport} is given twice`;
+        ports.push(p);
+        break;
+      }
+      case '--fail-mode':
+        if (value !== 'secure' && value !== 'standalone') return `start: --fail-mode ${JSON.stringify(value)}: secure or standalone`;
+        failMode = value;
+        break;
+      case '--log-level':
+        if (!isLogLevel(value)) return `start: --log-level ${JSON.stringify(value)}: one of ${LOG_LEVELS.join(', ')}`;
+        logLevel = value;
+        break;
+      case '--log-format':
+        if (value !== 'text' && value !== 'json') return `start: --log-format ${JSON.stringify(value)}: text or json`;
+        logFormat = value;
+        break;
+      case '--probe-interval': {
+        const n = Number(value);
+        if (!/^\d+(\.\d+)?$/.test(value) || !Number.isFinite(n) || n > 86400) return `start: --probe-interval ${JSON.stringify(value)}: a number of seconds (0 disables)`;
+        probeInterval = Math.round(n * 1000);
+        break;
+      }
+      default:
+        break;
+    }
+  }
+  if (ports.some((p) => p.name === bridge)) return `start: a port may not be named ${bridge}: that is the bridge's LOCAL port`;
+  if (listens.length === 0 && controllers.length === 0) listens.push({ kind: 'ptcp', port: 6653, host: '127.0.0.1' });
+  return { bridge, dpid: dpid ?? dpidFor(bridge), controllers, listens, ports, failMode, logLevel, logFormat, probeInterval };
+}
+
+/** `ofswitch start`: runs until SIGTERM or SIGINT; resolves with the exit status. */
+export async function start(args: readonly string[], io: Io): Promise<number> {
+  const o = parseStartArgs(args);
+  if (typeof o === 'string') return usage(io, o);
+  configureLogging({ level: o.logLevel, format: o.logFormat });
+  const log = logger('cli');
+  let sw: Ofproto;
+  try {
+    sw = new Ofproto({ bridge: o.bridge, datapathId: o.dpid, ports: o.ports, probeInterval: o.probeInterval, swVersion: `ofswitch ${version()}` });
+  } catch (e) {
+    io.stderr(`ofswitch: start: ${e instanceof Error ? e.message : String(e)}`);
+    return 1;
+  }
+  log.info('switch up', {
+    bridge: o.bridge, dpid: o.dpid.toString(16).padStart(16, '0'),
+    ports: sw.ports.list().map((p) => `${p.name}@${p.portNo === OFPP.LOCAL ? 'LOCAL' : p.portNo}`),
+  });
+  if (o.failMode === 'standalone') {
+    log.warn('fail-mode standalone accepted, but standalone forwarding arrives with the datapath: without a controller nothing is forwarded');
+  }
+  try {
+    for (const t of o.listens) {
+      const l = await sw.listen(formatTarget(t));
+      io.stdout(`listening on ${l.address}`);
+    }
+    for (const t of o.controllers) {
+      sw.connect(formatTarget(t));
+      log.info('controller target added', { target: formatTarget(t) });
+    }
+  } catch (e) {
+    io.stderr(`ofswitch: start: ${e instanceof Error ? e.message : String(e)}`);
+    await sw.close();
+    return 1;
+  }
+  const signal = await new Promise<string>((resolve) => {
+    const on = (s: string): void => {
+      process.off('SIGTERM', onTerm);
+      process.off('SIGINT', onInt);
+      resolve(s);
+    };
+    const onTerm = (): void => on('SIGTERM');
+    const onInt = (): void => on('SIGINT');
+    process.on('SIGTERM', onTerm);
+    process.on('SIGINT', onInt);
+  });
+  log.info('stopping', { signal });
+  await sw.close();
+  return 0;
+}
+
+/** Every command, `start` included (it is asynchronous): what the binary calls. */
+export function run(argv: readonly string[], io: Io): number | Promise<number> {
+  return argv[0] === 'start' ? start(argv.slice(1), io) : main(argv, io);
+}

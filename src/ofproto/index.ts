@@ -1,0 +1,41 @@
+/**
+ * ofproto: the OpenFlow 1.3 switch that controllers and ovs-ofctl talk to.
+ *
+ * What it is for: everything a controller can see. Connections (target.ts, connection.ts,
+ * connmgr.ts) negotiate HELLO, keep the channel alive and hand decoded messages, in order, to the
+ * switch; roles.ts applies roles, async masks and switch config before any handler; ofproto.ts
+ * answers every message for one bridge over its ports (ports.ts), flow tables (flow-table.ts on
+ * the classifier, classifier.ts, with matches compiled by match.ts and modifications checked by
+ * validate.ts), groups (groups.ts) and meters (meters.ts); multipart.ts builds and splits the
+ * statistics replies.
+ *
+ * Invariants:
+ * - Messages on one connection are handled strictly in order; a BARRIER_REPLY leaves only after
+ *   everything before it was applied.
+ * - A modification is validated completely before anything changes, and applied in one
+ *   synchronous step: lookups see all of it or none of it.
+ * - Bad input from a controller is answered with the OpenFlow error the specification names (or
+ *   Open vSwitch's, where controllers rely on it; the choice is written next to the check) and
+ *   the connection goes on.
+ * - A classifier lookup reports every key bit it examined, so the datapath can cache the answer
+ *   as a megaflow.
+ *
+ * Not yet here (issue 4 continues): the datapath (packet-outs are validated and counted but not
+ * executed; no packet-ins), TLS, ONF bundles, TABLE_FEATURES set, fail-mode standalone forwarding,
+ * the packet-in queue and rate limit, differential tests against ovs-vswitchd.
+ */
+
+export * from './target.js';
+export * from './connection.js';
+export * from './roles.js';
+export * from './connmgr.js';
+export * from './match.js';
+export * from './classifier.js';
+export * from './validate.js';
+export * from './flow-table.js';
+export * from './timeouts.js';
+export * from './groups.js';
+export * from './meters.js';
+export * from './ports.js';
+export * from './multipart.js';
+export * from './ofproto.js';

@@ -1,0 +1,475 @@
+/**
+ * One OpenFlow switch (a bridge): its datapath id, ports, the pipeline of flow tables, groups and
+ * meters when those tables are present, the connection manager, and the handler that answers
+ * every controller message the connection and role layers pass on.
+ *
+ * Order and barriers: each connection hands messages to `handle` one at a time, in arrival order,
+ * and waits for a returned promise before the next (connection.ts). Every handler here applies
+ * its change synchronously before it returns, so when a BARRIER_REQUEST is handled everything
+ * before it is applied and the reply can go at once. When the datapath arrives, a change that must
+ * reach it returns a promise and the barrier is still correct.
+ *
+ * Buffers: n_buffers is 0 and no packet is kept, so every buffer_id other than OFP_NO_BUFFER in a
+ * FLOW_MOD or PACKET_OUT is BAD_REQUEST/BUFFER_UNKNOWN (DESIGN.md §5: never advertise buffers that
+ * are not kept). A FLOW_MOD with a bad buffer id is refused before it is applied (OVS applies the
+ * flow-mod and then reports the buffer error; refusing is the honest reading of "buffer unknown").
+ *
+ * Timeouts: one timer, armed at pipeline.nextExpiry() and re-armed after each change that can
+ * move it; when it fires the expired rules go and their FLOW_REMOVED messages go out.
+ *
+ * Asynchronous messages (FLOW_REMOVED, PORT_STATUS) go to every negotiated connection whose async
+ * configuration wants that reason (roles.wants), FLOW_REMOVED only for rules with SEND_FLOW_REM.
+ */
+
+import { performance } from 'node:perf_hooks';
+import type { Subscription } from 'rxjs';
+import { OFPE } from '../../proto/errors.js';
+import type { ErrorPair } from '../../proto/schema.js';
+import {
+  OFPC, OFPFC, OFPG, OFPIT, OFPMPF, OFPP, OFPT, OFPTT, OFP_NO_BUFFER, OFP_VERSION, ONF_EXPERIMENTER_ID, ONF_ET,
+  type FlowMod, type GroupMod, type Message, type MeterMod, type MultipartRequest, type PacketOut, type PortMod, type TableMod,
+} from '../openflow/index.js';
+import { logger, type Logger } from '../common/log.js';
+import { ConnectionManager, type ActiveController, type Listener, type ManagerEvent } from './connmgr.js';
+import { flowRemovedMessage, isError, Pipeline, usesGroup, wantsFlowRemoved, type PipelineEnv, type RemovedRule } from './flow-table.js';
+import { GroupTable, type GroupEnv } from './groups.js';
+import { MeterTable } from './meters.js';
+import { MultipartAssembler, multipartReply, DEFAULT_MAX_REASSEMBLY, type GroupSource, type MeterSource } from './multipart.js';
+import { PortTable, type PortSpec, type PortStatusEvent } from './ports.js';
+import { RoleManager, wants, type ControlParty } from './roles.js';
+import { validatePacketOutActions } from './validate.js';
+
+/** The group table as the switch uses it (groups.ts's GroupTable). */
+export interface GroupTableLike extends GroupSource {
+  applyGroupMod(gm: GroupMod): { readonly deleted: readonly number[] } | ErrorPair;
+  exists(id: number): boolean;
+  setRefCounter(fn: (groupId: number) => number): void;
+}
+
+/** The meter table as the switch uses it (meters.ts's MeterTable). */
+export interface MeterTableLike extends MeterSource {
+  applyMeterMod(mm: MeterMod): { readonly deleted: readonly number[] } | ErrorPair;
+  exists(id: number): boolean;
+  setFlowCounter?(fn: (meterId: number) => number): void;
+}
+
+export interface OfprotoOptions {
+  /** Bridge name (default br0): the LOCAL port's name too. */
+  readonly bridge?: string;
+  /** Datapath id (default: derived from the bridge name, see dpidFor). */
+  readonly datapathId?: bigint;
+  /** Number of flow tables (default 255: 0..254). */
+  readonly nTables?: number;
+  readonly ports?: readonly PortSpec[];
+  /** Monotonic clock in ms (default performance.now). */
+  readonly now?: () => number;
+  /** Inactivity probe interval in ms for every connection (default 5000). */
+  readonly probeInterval?: number;
+  readonly backoffBase?: number;
+  /** Largest multipart request reassembled from REQ_MORE parts, bytes (default 1 MiB). */
+  readonly maxMultipartRequest?: number;
+  /** Builds the group table (default groups.ts's GroupTable; false: no groups, GROUP_MOD refused). */
+  readonly groups?: ((env: GroupEnv) => GroupTableLike) | false;
+  /** Builds the meter table (default meters.ts's MeterTable; false: no meters, METER_MOD refused). */
+  readonly meters?: ((env: { now(): number }) => MeterTableLike) | false;
+  readonly swVersion?: string;
+  readonly log?: Logger;
+}
+
+/** Something a message can be answered on: an OfConnection, or a test's fake. */
+export type Party = ControlParty;
+
+export interface SwitchCounters {
+  flowMods: number;
+  packetOuts: number;
+  errors: number;
+}
+
+/** A stable 48-bit datapath id from a bridge name (FNV-1a 64, low 48 bits), as OVS derives one from a MAC. */
+export function dpidFor(bridge: string): bigint {
+  let h = 0xcbf29ce484222325n;
+  for (const b of Buffer.from(bridge, 'utf8')) h = BigInt.asUintN(64, (h ^ BigInt(b)) * 0x100000001b3n);
+  return h & 0xffff_ffff_ffffn;
+}
+
+const BR = OFPE.BAD_REQUEST!;
+const CAPABILITIES = OFPC.FLOW_STATS | OFPC.TABLE_STATS | OFPC.PORT_STATS | OFPC.GROUP_STATS;
+
+export class Ofproto {
+  readonly bridge: string;
+  readonly datapathId: bigint;
+  readonly ports: PortTable;
+  readonly pipeline: Pipeline;
+  readonly groups: GroupTableLike | undefined;
+  readonly meters: MeterTableLike | undefined;
+  readonly roles = new RoleManager();
+  readonly connmgr: ConnectionManager;
+  readonly counters: SwitchCounters = { flowMods: 0, packetOuts: 0, errors: 0 };
+  readonly now: () => number;
+
+  private readonly log: Logger;
+  /** What validation and the pipeline know about the switch. */
+  private readonly env: PipelineEnv;
+  private readonly swVersion: string;
+  private readonly maxMultipart: number;
+  private readonly assemblers = new WeakMap<Party, MultipartAssembler>();
+  /** Parties attached without the connection manager (in-process tests). */
+  private readonly attached = new Set<Party>();
+  private expiryTimer: NodeJS.Timeout | undefined;
+  private expiryAt: number | undefined;
+  private readonly subs: Subscription[] = [];
+  private closed = false;
+
+  /** The message handler (after roles): bound, so it can be handed around. */
+  readonly handle = (msg: Message, conn: Party): void => this.onMessage(msg, conn);
+
+  constructor(opts: OfprotoOptions = {}) {
+    this.bridge = opts.bridge ?? 'br0';
+    this.datapathId = opts.datapathId ?? dpidFor(this.bridge);
+    this.now = opts.now ?? (() => performance.now());
+    this.log = opts.log ?? logger('ofproto');
+    this.swVersion = opts.swVersion ?? 'ofswitch';
+    this.maxMultipart = opts.maxMultipartRequest ?? DEFAULT_MAX_REASSEMBLY;
+    this.ports = new PortTable(this.bridge, this.now);
+    const env: PipelineEnv = this.env = {
+      portExists: (p) => this.ports.exists(p),
+      groupExists: (g) => this.groups?.exists(g) ?? false,
+      meterExists: (m) => this.meters?.exists(m) ?? false,
+      now: this.now,
+    };
+    this.pipeline = new Pipeline(env, opts.nTables !== undefined ? { nTables: opts.nTables } : {});
+    const makeMeters = opts.meters ?? ((e: { now(): number }) => new MeterTable(e));
+    const makeGroups = opts.groups ?? ((e: GroupEnv) => new GroupTable(e));
+    this.meters = makeMeters === false ? undefined : makeMeters({ now: this.now });
+    this.groups = makeGroups === false ? undefined : makeGroups({
+      portExists: (p) => this.ports.exists(p),
+      meterExists: (m) => this.meters?.exists(m) ?? false,
+      now: this.now,
+    });
+    this.groups?.setRefCounter((id) => this.groupRefs(id));
+    this.meters?.setFlowCounter?.((id) => this.meterRefs(id));
+    for (const spec of opts.ports ?? []) {
+      const r = this.ports.add(spec);
+      if (typeof r === 'string') throw new Error(`port ${spec.name}: ${r}`);
+    }
+    this.subs.push(this.ports.status$.subscribe((ev) => this.onPortStatus(ev)));
+    this.connmgr = new ConnectionManager({
+      handler: this.handle,
+      roles: this.roles,
+      ...(opts.probeInterval !== undefined ? { probeInterval: opts.probeInterval } : {}),
+      ...(opts.backoffBase !== undefined ? { backoffBase: opts.backoffBase } : {}),
+    });
+    this.subs.push(this.connmgr.events$.subscribe((ev) => this.onManagerEvent(ev)));
+  }
+
+  listen(target: string): Promise<Listener> {
+    return this.connmgr.listen(target);
+  }
+
+  connect(target: string): ActiveController {
+    return this.connmgr.connect(target);
+  }
+
+  /**
+   * Makes `p` receive asynchronous messages although it is not a connection of the manager (a
+   * test's in-process controller). Roles see it too.
+   */
+  attach(p: Party): void {
+    this.attached.add(p);
+    this.roles.attach(p);
+  }
+
+  /** Roles first (as the connection manager does), then the switch: for in-process callers. */
+  receive(msg: Message, p: Party): void {
+    if (!this.roles.handle(p, msg)) this.handle(msg, p);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.expiryTimer !== undefined) clearTimeout(this.expiryTimer);
+    await this.connmgr.close();
+    for (const s of this.subs) s.unsubscribe();
+    this.ports.close();
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Messages
+  // -------------------------------------------------------------------------------------------
+
+  private onMessage(msg: Message, conn: Party): void {
+    const xid = msg.xid ?? 0;
+    switch (msg.type) {
+      case OFPT.FEATURES_REQUEST:
+        conn.send({
+          type: OFPT.FEATURES_REPLY, xid, datapathId: this.datapathId, nBuffers: 0, nTables: this.pipeline.nTables,
+          auxiliaryId: 0, capabilities: CAPABILITIES, reserved: 0,
+        });
+        return;
+      case OFPT.BARRIER_REQUEST:
+        // Everything before it was applied when its handler returned (see the file comment).
+        conn.send({ type: OFPT.BARRIER_REPLY, xid });
+        return;
+      case OFPT.FLOW_MOD:
+        this.flowMod(msg, conn);
+        return;
+      case OFPT.GROUP_MOD:
+        this.groupMod(msg, conn);
+        return;
+      case OFPT.METER_MOD:
+        this.meterMod(msg, conn);
+        return;
+      case OFPT.PORT_MOD:
+        this.portMod(msg, conn);
+        return;
+      case OFPT.TABLE_MOD:
+        this.tableMod(msg, conn);
+        return;
+      case OFPT.PACKET_OUT:
+        this.packetOut(msg, conn);
+        return;
+      case OFPT.MULTIPART_REQUEST:
+        this.multipart(msg, conn);
+        return;
+      case OFPT.QUEUE_GET_CONFIG_REQUEST:
+        // No queues: an existing port (or ANY) has an empty list.
+        if (msg.port !== OFPP.ANY && !this.ports.exists(msg.port)) this.error(conn, OFPE.QUEUE_OP_FAILED!.BAD_PORT!, msg);
+        else conn.send({ type: OFPT.QUEUE_GET_CONFIG_REPLY, xid, port: msg.port, queues: [] });
+        return;
+      case OFPT.EXPERIMENTER:
+        // ONF bundles (EXT-230) are not implemented yet; no other experimenter is known.
+        if (msg.experimenter === ONF_EXPERIMENTER_ID) {
+          this.error(conn, BR.BAD_EXP_TYPE!, msg, msg.expType === ONF_ET.BUNDLE_CONTROL || msg.expType === ONF_ET.BUNDLE_ADD_MESSAGE ? 'ONF bundles are not supported yet' : undefined);
+        } else {
+          this.error(conn, BR.BAD_EXPERIMENTER!, msg);
+        }
+        return;
+      case OFPT.ERROR:
+        return; // never answer an error with an error
+      default:
+        this.error(conn, BR.BAD_TYPE!, msg);
+    }
+  }
+
+  private error(conn: Party, pair: ErrorPair, about: Message, text?: string): void {
+    this.counters.errors++;
+    conn.sendError(pair, about, text);
+  }
+
+  private flowMod(fm: FlowMod, conn: Party): void {
+    this.counters.flowMods++;
+    const isDelete = fm.command === OFPFC.DELETE || fm.command === OFPFC.DELETE_STRICT;
+    // A delete carries no packet to release; OVS ignores its buffer id as well.
+    if (!isDelete && fm.bufferId !== OFP_NO_BUFFER) {
+      this.error(conn, BR.BUFFER_UNKNOWN!, fm, 'this switch keeps no buffers (n_buffers 0)');
+      return;
+    }
+    const r = this.pipeline.applyFlowMod(fm);
+    if (isError(r)) {
+      this.error(conn, r, fm);
+      return;
+    }
+    if (r.removed.length > 0) this.flowsRemoved(r.removed);
+    if (r.added.length > 0) this.armExpiry();
+  }
+
+  private groupMod(gm: GroupMod, conn: Party): void {
+    if (this.groups === undefined) {
+      this.error(conn, BR.BAD_TYPE!, gm, 'groups are not available in this switch yet');
+      return;
+    }
+    const r = this.groups.applyGroupMod(gm);
+    if (isError(r)) {
+      this.error(conn, r, gm);
+      return;
+    }
+    for (const id of r.deleted) this.flowsRemoved(this.pipeline.deleteFlowsUsingGroup(id));
+    this.armExpiry();
+  }
+
+  private meterMod(mm: MeterMod, conn: Party): void {
+    if (this.meters === undefined) {
+      this.error(conn, BR.BAD_TYPE!, mm, 'meters are not available in this switch yet');
+      return;
+    }
+    const r = this.meters.applyMeterMod(mm);
+    if (isError(r)) {
+      this.error(conn, r, mm);
+      return;
+    }
+    if (r.deleted.length > 0) {
+      // Flows that use a deleted meter go too (as in OVS); OpenFlow 1.3 has no METER_DELETE
+      // reason, so their FLOW_REMOVED says DELETE.
+      const gone = new Set(r.deleted);
+      const removed: RemovedRule[] = [];
+      for (const rule of [...this.pipeline.rules()]) {
+        const m = rule.instructions.find((i) => i.type === OFPIT.METER);
+        if (m === undefined || m.type !== OFPIT.METER || !gone.has(m.meterId)) continue;
+        const res = this.pipeline.applyFlowMod({
+          type: OFPT.FLOW_MOD, cookie: 0n, cookieMask: 0n, tableId: rule.tableId, command: OFPFC.DELETE_STRICT,
+          idleTimeout: 0, hardTimeout: 0, priority: rule.priority, bufferId: OFP_NO_BUFFER, outPort: OFPP.ANY,
+          outGroup: OFPG.ANY, flags: 0, match: rule.match, instructions: [],
+        });
+        if (!isError(res)) removed.push(...res.removed);
+      }
+      this.flowsRemoved(removed);
+      this.armExpiry();
+    }
+  }
+
+  private portMod(pm: PortMod, conn: Party): void {
+    const err = this.ports.portMod(pm);
+    if (err !== undefined) this.error(conn, err, pm);
+  }
+
+  private tableMod(tm: TableMod, conn: Party): void {
+    if (tm.tableId !== OFPTT.ALL && tm.tableId >= this.pipeline.nTables) {
+      this.error(conn, OFPE.TABLE_MOD_FAILED!.BAD_TABLE!, tm);
+      return;
+    }
+    // OpenFlow 1.3 defines no table config flags (the 1.1/1.2 miss bits are deprecated).
+    if (tm.config !== 0) this.error(conn, OFPE.TABLE_MOD_FAILED!.BAD_CONFIG!, tm);
+  }
+
+  private packetOut(po: PacketOut, conn: Party): void {
+    if (po.bufferId !== OFP_NO_BUFFER) {
+      this.error(conn, BR.BUFFER_UNKNOWN!, po, 'this switch keeps no buffers (n_buffers 0)');
+      return;
+    }
+    const inPort = po.inPort;
+    if (!(this.ports.exists(inPort) || inPort === OFPP.CONTROLLER || inPort === OFPP.ANY || inPort === OFPP.LOCAL)) {
+      this.error(conn, BR.BAD_PORT!, po);
+      return;
+    }
+    const err = validatePacketOutActions(po.actions, this.env);
+    if (err !== undefined) {
+      this.error(conn, err, po);
+      return;
+    }
+    // No datapath exists yet: the packet-out is valid and counted, but nothing executes it. The
+    // datapath issue runs the action list through xlate and dpif execute here.
+    this.counters.packetOuts++;
+  }
+
+  private multipart(req: MultipartRequest, conn: Party): void {
+    let asm = this.assemblers.get(conn);
+    if (asm === undefined && (req.flags & OFPMPF.MORE) !== 0) {
+      asm = new MultipartAssembler(this.maxMultipart);
+      this.assemblers.set(conn, asm);
+    }
+    if (asm === undefined) {
+      this.answerMultipart(req, conn);
+      return;
+    }
+    const r = asm.push(req);
+    if (r.kind === 'wait') return;
+    if (r.kind === 'ready') {
+      this.answerMultipart(r.req, conn);
+      return;
+    }
+    this.error(conn, r.pair, r.about);
+    if (r.then !== undefined) this.answerMultipart(r.then, conn);
+  }
+
+  private answerMultipart(req: MultipartRequest, conn: Party): void {
+    const r = multipartReply(req, {
+      pipeline: this.pipeline, ports: this.ports, groups: this.groups, meters: this.meters, now: this.now,
+      bridge: this.bridge, swVersion: this.swVersion,
+    });
+    if (isError(r)) {
+      this.error(conn, r, req);
+      return;
+    }
+    for (const m of r) conn.send(m);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Asynchronous messages
+  // -------------------------------------------------------------------------------------------
+
+  /** Every party that may receive asynchronous messages. */
+  private parties(): Party[] {
+    return [...this.connmgr.connections, ...this.attached];
+  }
+
+  private flowsRemoved(removed: readonly RemovedRule[]): void {
+    let parties: Party[] | undefined;
+    for (const r of removed) {
+      if (!wantsFlowRemoved(r)) continue;
+      parties ??= this.parties();
+      let msg: Message | undefined;
+      for (const p of parties) {
+        if (!wants(p, 'flowRemoved', r.reason)) continue;
+        msg ??= flowRemovedMessage(r);
+        p.send(msg);
+      }
+    }
+  }
+
+  private onPortStatus(ev: PortStatusEvent): void {
+    for (const p of this.parties()) {
+      if (wants(p, 'portStatus', ev.reason)) p.send({ version: OFP_VERSION, type: OFPT.PORT_STATUS, reason: ev.reason, desc: ev.desc });
+    }
+  }
+
+  /** Arms the one expiry timer at the pipeline's next deadline (when that moved earlier or went). */
+  private armExpiry(): void {
+    if (this.closed) return;
+    const next = this.pipeline.nextExpiry();
+    if (next === this.expiryAt) return;
+    if (this.expiryTimer !== undefined) clearTimeout(this.expiryTimer);
+    this.expiryTimer = undefined;
+    this.expiryAt = next;
+    if (next === undefined) return;
+    this.expiryTimer = setTimeout(() => this.onExpiry(), Math.max(0, next - this.now()));
+    this.expiryTimer.unref();
+  }
+
+  private onExpiry(): void {
+    this.expiryTimer = undefined;
+    this.expiryAt = undefined;
+    const removed = this.pipeline.expire();
+    if (removed.length > 0) {
+      this.log.debug('flows expired', { count: removed.length });
+      this.flowsRemoved(removed);
+    }
+    this.armExpiry();
+  }
+
+  /** Runs expiry now (tests with an injected clock call it after moving the clock). */
+  runExpiry(): void {
+    if (this.expiryTimer !== undefined) clearTimeout(this.expiryTimer);
+    this.onExpiry();
+  }
+
+  /** Flow references of a group, for its ref_count (a scan: group stats are rare). */
+  private groupRefs(groupId: number): number {
+    let n = 0;
+    for (const r of this.pipeline.rules()) if (usesGroup(r.instructions, groupId)) n++;
+    return n;
+  }
+
+  /** Flows whose meter instruction names the meter, for its flow_count (a scan, as above). */
+  private meterRefs(meterId: number): number {
+    let n = 0;
+    for (const r of this.pipeline.rules()) {
+      for (const i of r.instructions) if (i.type === OFPIT.METER && i.meterId === meterId) n++;
+    }
+    return n;
+  }
+
+  private onManagerEvent(ev: ManagerEvent): void {
+    switch (ev.type) {
+      case 'listening': this.log.info('listening', { target: ev.target, address: ev.address }); break;
+      case 'negotiated': this.log.info('controller connected', { target: ev.target, peer: ev.conn.name }); break;
+      case 'disconnected': this.log.info('controller disconnected', { target: ev.target, peer: ev.conn.name, reason: ev.reason }); break;
+      case 'connect-failed': this.log.warn('connect failed', { target: ev.target, error: ev.error }); break;
+      case 'backoff': this.log.debug('reconnect backoff', { target: ev.target, delayMs: ev.delay }); break;
+      case 'connection':
+        if (ev.event.type === 'handler-error') this.log.error('handler failed', { target: ev.target, msgType: ev.event.msgType, error: String(ev.event.error) });
+        else if (ev.event.type === 'error-sent') this.log.debug('error sent', { target: ev.target, name: ev.event.name, xid: ev.event.xid, text: ev.event.text });
+        break;
+      default: break;
+    }
+  }
+}
