@@ -271,7 +271,8 @@ test('other messages: queue config, experimenters, unknown types, multipart erro
   sw.receive({ type: OFPT.QUEUE_GET_CONFIG_REQUEST, xid: 90, port: 1 }, p);
   sw.receive({ type: OFPT.QUEUE_GET_CONFIG_REQUEST, xid: 91, port: 9 }, p);
   sw.receive({ type: OFPT.EXPERIMENTER, xid: 92, experimenter: 0x2320, expType: 1, data: new Uint8Array(0) }, p);
-  sw.receive({ type: OFPT.EXPERIMENTER, xid: 93, experimenter: ONF_EXPERIMENTER_ID, expType: ONF_ET.BUNDLE_CONTROL, bundleId: 1, ctrlType: 0, flags: 0, properties: [] }, p);
+  // An ONF experimenter type other than the bundle messages (bundles: ofproto-bundles.test.ts).
+  sw.receive({ type: OFPT.EXPERIMENTER, xid: 93, experimenter: ONF_EXPERIMENTER_ID, expType: 2500, data: new Uint8Array(0) }, p);
   sw.receive({ type: OFPT.PACKET_IN, xid: 94, bufferId: 0, totalLen: 0, reason: 0, tableId: 0, cookie: 0n, match: [], data: new Uint8Array(0) }, p);
   sw.receive(mp({ xid: 95, mpType: OFPMP.PORT_STATS, portNo: 9 } as Partial<MultipartRequest> & { mpType: 4 }), p);
   sw.receive(mp({ xid: 96, mpType: OFPMP.QUEUE, portNo: 9, queueId: OFPQ_ALL } as Partial<MultipartRequest> & { mpType: 5 }), p);

@@ -33,6 +33,7 @@ import {
   type Message, type Hello, type MultipartReply,
 } from '../openflow/index.js';
 import { initialControlState, type ControlParty, type ControlState } from './roles.js';
+import { ofpErrorMessage } from './errors.js';
 
 export type MessageHandler = (msg: Message, conn: OfConnection) => void | Promise<void>;
 
@@ -317,7 +318,7 @@ export class OfConnection implements ControlParty {
   private sendErrorFor(pair: ErrorPair, frame: Uint8Array, text?: string): void {
     const [errType, code] = pair;
     const xid = frame.length >= 8 ? Buffer.from(frame.buffer, frame.byteOffset, frame.length).readUInt32BE(4) : 0;
-    this.send({ type: OFPT.ERROR, xid, errType, code, data: Uint8Array.prototype.slice.call(frame, 0, 64) });
+    this.send(ofpErrorMessage(pair, xid, Uint8Array.prototype.slice.call(frame, 0, 64)));
     this.subject.next({ type: 'error-sent', name: errorName(errType, code), xid, text: text ?? '' });
   }
 

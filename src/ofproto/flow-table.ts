@@ -8,8 +8,9 @@
  *     including its duration, must be cleared" — OF; OVS also restarts `created` on ADD). No
  *     FLOW_REMOVED for a replaced rule (OF 1.3 has no reason for it). CHECK_OVERLAP refuses an
  *     ADD that some packet could match together with an existing rule of the same priority
- *     (an identical rule included, as in OVS) with FLOW_MOD_FAILED/OVERLAP. A table holding
- *     maxEntries rules refuses a new (not replacing) rule with TABLE_FULL.
+ *     with FLOW_MOD_FAILED/OVERLAP, an identical rule included: the specification's reading
+ *     (Open vSwitch 3.1 instead replaces an identical rule; test/ovs-diff.test.ts records it).
+ *     A table holding maxEntries rules refuses a new (not replacing) rule with TABLE_FULL.
  *   - MODIFY / MODIFY_STRICT: never add (OF 1.3; 1.0's "modify adds" is gone). Only the
  *     instructions change; cookie, timeouts, flags, counters and duration stay (OF, and OVS with
  *     its new_cookie = "unchanged" for 1.2+). RESET_COUNTS on the modify clears the counters.

@@ -7,7 +7,7 @@
  * answers every message for one bridge over its ports (ports.ts), flow tables (flow-table.ts on
  * the classifier, classifier.ts, with matches compiled by match.ts and modifications checked by
  * validate.ts), groups (groups.ts) and meters (meters.ts); multipart.ts builds and splits the
- * statistics replies.
+ * statistics replies; bundles.ts keeps ONF bundles (EXT-230) and commits them atomically.
  *
  * Invariants:
  * - Messages on one connection are handled strictly in order; a BARRIER_REPLY leaves only after
@@ -21,7 +21,7 @@
  *   as a megaflow.
  *
  * Not yet here (issue 4 continues): the datapath (packet-outs are validated and counted but not
- * executed; no packet-ins), TLS, ONF bundles, TABLE_FEATURES set, fail-mode standalone forwarding,
+ * executed; no packet-ins), TLS, TABLE_FEATURES set, fail-mode standalone forwarding,
  * the packet-in queue and rate limit, differential tests against ovs-vswitchd.
  */
 
@@ -38,4 +38,5 @@ export * from './groups.js';
 export * from './meters.js';
 export * from './ports.js';
 export * from './multipart.js';
+export * from './bundles.js';
 export * from './ofproto.js';

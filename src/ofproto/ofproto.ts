@@ -19,6 +19,12 @@
  *
  * Asynchronous messages (FLOW_REMOVED, PORT_STATUS) go to every negotiated connection whose async
  * configuration wants that reason (roles.wants), FLOW_REMOVED only for rules with SEND_FLOW_REM.
+ *
+ * ONF bundles (bundles.ts): BUNDLE_CONTROL and BUNDLE_ADD_MESSAGE go to the BundleManager; a
+ * commit runs the bundle against a scratch copy first (bundles.ts dryRun) and only then applies
+ * every message to the real tables with the same code as an unbundled FLOW_MOD / GROUP_MOD
+ * (applyFlowMod, applyGroupMod below), so a failed commit changes nothing and sends no
+ * FLOW_REMOVED. A connection's bundles go when it disconnects.
  */
 
 import { performance } from 'node:perf_hooks';
@@ -26,10 +32,11 @@ import type { Subscription } from 'rxjs';
 import { OFPE } from '../../proto/errors.js';
 import type { ErrorPair } from '../../proto/schema.js';
 import {
-  OFPC, OFPFC, OFPG, OFPIT, OFPMPF, OFPP, OFPT, OFPTT, OFP_NO_BUFFER, OFP_VERSION, ONF_EXPERIMENTER_ID, ONF_ET,
+  OFPC, OFPFC, OFPG, OFPIT, OFPMPF, OFPP, OFPT, OFPTT, OFP_NO_BUFFER, OFP_VERSION, ONF_EXPERIMENTER_ID,
   type FlowMod, type GroupMod, type Message, type MeterMod, type MultipartRequest, type PacketOut, type PortMod, type TableMod,
 } from '../openflow/index.js';
 import { logger, type Logger } from '../common/log.js';
+import { BFC, BundleManager, checkBundled, dryRun, isBundleAdd, isBundleCtrl, type BundleEnv, type BundleLimits, type BundleOutcome, type Bundled } from './bundles.js';
 import { ConnectionManager, type ActiveController, type Listener, type ManagerEvent } from './connmgr.js';
 import { flowRemovedMessage, isError, Pipeline, usesGroup, wantsFlowRemoved, type PipelineEnv, type RemovedRule } from './flow-table.js';
 import { GroupTable, type GroupEnv } from './groups.js';
@@ -72,6 +79,8 @@ export interface OfprotoOptions {
   readonly groups?: ((env: GroupEnv) => GroupTableLike) | false;
   /** Builds the meter table (default meters.ts's MeterTable; false: no meters, METER_MOD refused). */
   readonly meters?: ((env: { now(): number }) => MeterTableLike) | false;
+  /** ONF bundles per connection and messages per bundle (bundles.ts's defaults). */
+  readonly bundles?: BundleLimits;
   readonly swVersion?: string;
   readonly log?: Logger;
 }
@@ -119,6 +128,10 @@ export class Ofproto {
   private expiryAt: number | undefined;
   private readonly subs: Subscription[] = [];
   private closed = false;
+  /** ONF bundles of every connection (bundles.ts). */
+  private readonly bundles: BundleManager<Party>;
+  /** What a bundle's checks and dry run read from the switch. */
+  private readonly bundleEnv: BundleEnv;
 
   /** The message handler (after roles): bound, so it can be handed around. */
   readonly handle = (msg: Message, conn: Party): void => this.onMessage(msg, conn);
@@ -147,6 +160,22 @@ export class Ofproto {
       now: this.now,
     });
     this.groups?.setRefCounter((id) => this.groupRefs(id));
+    const groupsFor = makeGroups;
+    this.bundleEnv = {
+      pipeline: this.pipeline,
+      groups: this.groups,
+      newGroupTable: (e) => {
+        if (groupsFor === false) throw new Error('no group table');
+        return groupsFor(e);
+      },
+      portExists: (p) => this.ports.exists(p),
+      meterExists: (m) => this.meters?.exists(m) ?? false,
+      now: this.now,
+    };
+    this.bundles = new BundleManager<Party>({
+      check: (inner, outer) => checkBundled(inner, outer, this.bundleEnv),
+      commit: (msgs) => this.commitBundle(msgs),
+    }, opts.bundles);
     this.meters?.setFlowCounter?.((id) => this.meterRefs(id));
     for (const spec of opts.ports ?? []) {
       const r = this.ports.add(spec);
@@ -237,12 +266,10 @@ export class Ofproto {
         else conn.send({ type: OFPT.QUEUE_GET_CONFIG_REPLY, xid, port: msg.port, queues: [] });
         return;
       case OFPT.EXPERIMENTER:
-        // ONF bundles (EXT-230) are not implemented yet; no other experimenter is known.
-        if (msg.experimenter === ONF_EXPERIMENTER_ID) {
-          this.error(conn, BR.BAD_EXP_TYPE!, msg, msg.expType === ONF_ET.BUNDLE_CONTROL || msg.expType === ONF_ET.BUNDLE_ADD_MESSAGE ? 'ONF bundles are not supported yet' : undefined);
-        } else {
-          this.error(conn, BR.BAD_EXPERIMENTER!, msg);
-        }
+        // ONF bundles (EXT-230) are the only experimenter messages known.
+        if (isBundleCtrl(msg)) this.bundleOutcome(this.bundles.control(conn, msg), conn);
+        else if (isBundleAdd(msg)) this.bundleOutcome(this.bundles.add(conn, msg), conn);
+        else this.error(conn, msg.experimenter === ONF_EXPERIMENTER_ID ? BR.BAD_EXP_TYPE! : BR.BAD_EXPERIMENTER!, msg);
         return;
       case OFPT.ERROR:
         return; // never answer an error with an error
@@ -257,20 +284,25 @@ export class Ofproto {
   }
 
   private flowMod(fm: FlowMod, conn: Party): void {
-    this.counters.flowMods++;
     const isDelete = fm.command === OFPFC.DELETE || fm.command === OFPFC.DELETE_STRICT;
     // A delete carries no packet to release; OVS ignores its buffer id as well.
     if (!isDelete && fm.bufferId !== OFP_NO_BUFFER) {
+      this.counters.flowMods++;
       this.error(conn, BR.BUFFER_UNKNOWN!, fm, 'this switch keeps no buffers (n_buffers 0)');
       return;
     }
+    const err = this.applyFlowMod(fm);
+    if (err !== undefined) this.error(conn, err, fm);
+  }
+
+  /** Applies a flow-mod with its consequences (FLOW_REMOVED, the expiry timer); bundles too. */
+  private applyFlowMod(fm: FlowMod): ErrorPair | undefined {
+    this.counters.flowMods++;
     const r = this.pipeline.applyFlowMod(fm);
-    if (isError(r)) {
-      this.error(conn, r, fm);
-      return;
-    }
+    if (isError(r)) return r;
     if (r.removed.length > 0) this.flowsRemoved(r.removed);
     if (r.added.length > 0) this.armExpiry();
+    return undefined;
   }
 
   private groupMod(gm: GroupMod, conn: Party): void {
@@ -278,13 +310,52 @@ export class Ofproto {
       this.error(conn, BR.BAD_TYPE!, gm, 'groups are not available in this switch yet');
       return;
     }
-    const r = this.groups.applyGroupMod(gm);
-    if (isError(r)) {
-      this.error(conn, r, gm);
-      return;
-    }
+    const err = this.applyGroupMod(gm);
+    if (err !== undefined) this.error(conn, err, gm);
+  }
+
+  /** Applies a group-mod with its consequences (flows using a deleted group go); bundles too. */
+  private applyGroupMod(gm: GroupMod): ErrorPair | undefined {
+    const r = this.groups!.applyGroupMod(gm);
+    if (isError(r)) return r;
     for (const id of r.deleted) this.flowsRemoved(this.pipeline.deleteFlowsUsingGroup(id));
     this.armExpiry();
+    return undefined;
+  }
+
+  /** Sends what the bundle manager decided: a reply, nothing, or the error(s). */
+  private bundleOutcome(o: BundleOutcome, conn: Party): void {
+    if (o.kind === 'reply') conn.send(o.reply);
+    else if (o.kind === 'error') {
+      if (o.failed !== undefined) this.error(conn, o.failed.error, o.failed.msg);
+      this.error(conn, o.error, o.about);
+    }
+  }
+
+  /**
+   * A bundle's commit: the dry run on a scratch copy, then every message on the real tables.
+   * Returns the first failing message (nothing applied), or undefined (everything applied).
+   */
+  private commitBundle(msgs: readonly Bundled[]): { readonly index: number; readonly error: ErrorPair } | undefined {
+    let f: ReturnType<typeof dryRun>;
+    try {
+      f = dryRun(msgs, this.bundleEnv);
+    } catch (e) {
+      // The scratch copy could not be built (a bug): refuse the commit, change nothing.
+      this.log.error('bundle dry run failed', { error: String(e) });
+      return { index: 0, error: BFC.UNKNOWN };
+    }
+    if (f !== undefined) return f;
+    for (let index = 0; index < msgs.length; index++) {
+      const m = msgs[index]!;
+      const err = m.type === OFPT.FLOW_MOD ? this.applyFlowMod(m) : this.applyGroupMod(m);
+      if (err !== undefined) {
+        // A bug: the dry run and the tables disagree. The messages before stay applied.
+        this.log.error('bundle commit failed after its dry run succeeded', { index, msgType: m.type, error: err });
+        return { index, error: err };
+      }
+    }
+    return undefined;
   }
 
   private meterMod(mm: MeterMod, conn: Party): void {
@@ -462,7 +533,10 @@ export class Ofproto {
     switch (ev.type) {
       case 'listening': this.log.info('listening', { target: ev.target, address: ev.address }); break;
       case 'negotiated': this.log.info('controller connected', { target: ev.target, peer: ev.conn.name }); break;
-      case 'disconnected': this.log.info('controller disconnected', { target: ev.target, peer: ev.conn.name, reason: ev.reason }); break;
+      case 'disconnected':
+        this.bundles.discardAll(ev.conn);
+        this.log.info('controller disconnected', { target: ev.target, peer: ev.conn.name, reason: ev.reason });
+        break;
       case 'connect-failed': this.log.warn('connect failed', { target: ev.target, error: ev.error }); break;
       case 'backoff': this.log.debug('reconnect backoff', { target: ev.target, delayMs: ev.delay }); break;
       case 'connection':

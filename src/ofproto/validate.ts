@@ -77,13 +77,7 @@ const BI = OFPE.BAD_INSTRUCTION!;
  */
 export const ONF_DUP_INST: ErrorPair = [OFPET.EXPERIMENTER, 2600];
 
-/** The OFPT_ERROR for an ErrorPair (an ONF experimenter error for OFPET_EXPERIMENTER pairs). */
-export function ofpErrorMessage(pair: ErrorPair, xid: number, data: Uint8Array): ErrorMsg | ErrorExperimenterMsg {
-  if (pair[0] === OFPET.EXPERIMENTER) {
-    return { version: OFP_VERSION, type: OFPT.ERROR, xid, errType: OFPET.EXPERIMENTER, expCode: pair[1], experimenter: ONF_EXPERIMENTER_ID, data };
-  }
-  return { version: OFP_VERSION, type: OFPT.ERROR, xid, errType: pair[0], code: pair[1], data };
-}
+export { ofpErrorMessage } from './errors.js';
 
 const KNOWN_FLAGS = OFPFF.SEND_FLOW_REM | OFPFF.CHECK_OVERLAP | OFPFF.RESET_COUNTS | OFPFF.NO_PKT_COUNTS | OFPFF.NO_BYT_COUNTS;
 

@@ -1,0 +1,437 @@
+/**
+ * ONF bundles (extension EXT-230) on OpenFlow 1.3: a controller collects flow-mods and group-mods
+ * in a bundle on its connection and commits them as one change, all or nothing (DESIGN.md §5).
+ * The messages are OFPT_EXPERIMENTER with experimenter ONF (0x4f4e4600): BUNDLE_CONTROL (2300)
+ * and BUNDLE_ADD_MESSAGE (2301); their semantics are OpenFlow 1.4's OFPT_BUNDLE_CONTROL and
+ * OFPT_BUNDLE_ADD_MESSAGE (OpenFlow 1.4.1 §6.8 and §7.3.9).
+ *
+ * Sources: OF = OpenFlow 1.4 §7.3.9; OVS = Open vSwitch ofproto/bundles.c (ofp_bundle_open,
+ * _close, _discard, _add_message), ofproto/ofproto.c (handle_bundle_control, handle_bundle_add,
+ * do_bundle_commit), lib/ofp-bundle.c (ofputil_decode_bundle_add, ofputil_is_bundlable).
+ *
+ * Bundles belong to one connection (a Party); a connection that closes loses its bundles
+ * (discardAll). A SLAVE never reaches this module: roles.ts answers its bundle messages
+ * BAD_REQUEST/IS_SLAVE (OVS reject_slave_controller does the same for both message types).
+ *
+ * BUNDLE_CONTROL, checked in this order:
+ *   - ctrl type a *_REPLY or unknown                          BAD_TYPE (OVS)
+ *   - OPEN: the id is open already -> that bundle is discarded and the request refused with
+ *     BAD_ID (OF: "refers to an existing bundle ... OFPBFC_BAD_ID"; OVS also discards the old
+ *     bundle, so stale messages are never committed later). Flags outside ATOMIC|ORDERED
+ *     BAD_FLAGS (OF: "unsupported, unknown ... flags"; OVS does not check). More than
+ *     maxBundles open on the connection                       OUT_OF_BUNDLES
+ *   - CLOSE: unknown id BAD_ID; closed already -> discarded, BUNDLE_CLOSED; flags not the
+ *     OPEN's -> discarded, BAD_FLAGS (OF, OVS)
+ *   - COMMIT: unknown id BAD_ID; flags not the OPEN's BAD_FLAGS; otherwise every message is
+ *     applied in order, all or nothing. When one fails, nothing is applied, the failing message
+ *     gets its own error (its xid, its bytes as data) and the commit gets MSG_FAILED (OF, OVS
+ *     do_bundle_commit). The bundle is gone afterwards whatever the outcome (OVS).
+ *   - DISCARD: unknown id BAD_ID.
+ *   Every success is answered by the matching *_REPLY with the request's bundle id and flags
+ *   (OVS sends flags 0; OF gives the reply the request's fields).
+ *
+ * BUNDLE_ADD_MESSAGE, checked in this order (OVS's order: the message first, then the bundle):
+ *   - inner xid not the outer xid                             MSG_BAD_XID (OF, OVS)
+ *   - inner version not 1.3                                   BAD_REQUEST/BAD_VERSION (OVS has
+ *     OFPBFC_BAD_VERSION only as an NX 1.4 code; 1.3 has none)
+ *   - not a FLOW_MOD or GROUP_MOD (a GROUP_MOD when the switch has no groups)  MSG_UNSUP. OVS
+ *     also bundles PORT_MOD (never atomically: an ATOMIC commit holding one fails) and
+ *     PACKET_OUT; METER_MOD is unbundlable there too.
+ *   - the message's own validation, which a FLOW_MOD or GROUP_MOD outside a bundle would get,
+ *     except what an earlier message of the bundle may change: whether a group exists is
+ *     checked at commit (a bundle may add a group and then a flow that uses it; OVS checks
+ *     groups and meters at commit too, in ofproto_check_ofpacts). The error is sent with the
+ *     inner message's xid and bytes (OF: "the xid of the offending message, the error data
+ *     field corresponding to that message"). The message is not stored, the bundle stays open.
+ *   - unknown id -> a bundle is opened with the ADD's flags (OF 1.4 and OVS), with the OPEN's
+ *     checks (flags, OUT_OF_BUNDLES); a closed bundle -> discarded, BUNDLE_CLOSED; flags not
+ *     the OPEN's -> discarded, BAD_FLAGS (OF, OVS); maxMessages stored already  MSG_TOO_MANY
+ *   A stored message gets no reply.
+ *
+ * Atomic commit. The switch (ofproto.ts) first runs the bundle against a scratch copy (dryRun
+ * below): the same Pipeline and group table code, on a copy of the state the messages can
+ * touch, so every error a message can meet at commit is met there. Only when every message
+ * succeeded there are they applied to the real tables, one after the other, in one synchronous
+ * step (no lookup or other message can come between them in Node's one thread), and only then go
+ * FLOW_REMOVED messages and timeouts for what changed. A failure therefore changes nothing at all.
+ *
+ * The scratch copy:
+ *   - groups: the whole group table, rebuilt from its GROUP_DESC (groups are few). Links to
+ *     groups deleted earlier (a bucket's group action or watch_group left pointing nowhere, as
+ *     the real table allows) are rebuilt through placeholder groups deleted afterwards. Built
+ *     only when the bundle holds a GROUP_MOD; otherwise the real table answers "exists?".
+ *   - flows: a flow-mod can fail at commit only in validation (a group's existence, and ports
+ *     and meters, which no bundle message changes) or with OVERLAP (an ADD with CHECK_OVERLAP,
+ *     against the rules of its table and priority). So the scratch pipeline holds, for each
+ *     (table, priority) of such an ADD, the real rules of that table at that priority, and
+ *     every message of the bundle is applied to it in order. Which rules a DELETE or a group
+ *     deletion removes, or an ADD replaces, depends on each rule alone, so those rules evolve in
+ *     the copy exactly as in the real table. TABLE_FULL cannot happen: the switch's tables
+ *     have no entry limit (Pipeline maxEntries is never set); if it ever gets one, the copy
+ *     must count entries too.
+ * Were the real application to fail after all (a bug: the copy and the tables disagree), the
+ * switch logs it and reports the failing message and MSG_FAILED; the messages before it would
+ * then stay applied.
+ *
+ * Limits (memory stays bounded per connection): at most maxBundles open bundles (default 64)
+ * and maxMessages messages in one bundle (default 1 << 20). Bundles do not time out (OF's
+ * TIMEOUT is optional); they go with their connection.
+ */
+
+import type { ErrorPair } from '../../proto/schema.js';
+import {
+  OFPAT, OFPE, OFPET, OFPFC, OFPFF, OFPG, OFPGC, OFPGT, OFPP, OFPT, OFP_NO_BUFFER, OFP_VERSION,
+  ONF_BCT, ONF_BF, ONF_ET, ONF_EXPERIMENTER_ID,
+  type Bucket, type BundleAdd, type BundleCtrl, type FlowMod, type GroupDesc, type GroupMod, type Message,
+} from '../openflow/index.js';
+import { isError, Pipeline, type PipelineEnv } from './flow-table.js';
+import { OFPGC_ADD_OR_MOD, type GroupEnv } from './groups.js';
+import { validateFlowMod } from './validate.js';
+
+/**
+ * The ONF experimenter error codes for bundles (exp_code of an OFPET_EXPERIMENTER error with
+ * experimenter ONF), from OVS include/openvswitch/ofp-errors.h: "ONF1.3(2300), OF1.4+(17,0)"
+ * and so on; OpenFlow 1.4 numbers the same errors 0..15 under OFPET_BUNDLE_FAILED (17).
+ */
+export const ONFBFC = {
+  UNKNOWN: 2300, EPERM: 2301, BAD_ID: 2302, BUNDLE_EXIST: 2303, BUNDLE_CLOSED: 2304, OUT_OF_BUNDLES: 2305,
+  BAD_TYPE: 2306, BAD_FLAGS: 2307, MSG_BAD_LEN: 2308, MSG_BAD_XID: 2309, MSG_UNSUP: 2310, MSG_CONFLICT: 2311,
+  MSG_TOO_MANY: 2312, MSG_FAILED: 2313, TIMEOUT: 2314, BUNDLE_IN_PROGRESS: 2315,
+} as const;
+
+/**
+ * The same errors as ErrorPairs of type OFPET_EXPERIMENTER: by validate.ts's convention (see
+ * ONF_DUP_INST there) such a pair is an ONF experimenter error whose exp_code is the pair's
+ * code, and ofpErrorMessage() builds it.
+ */
+export const BFC = Object.fromEntries(
+  Object.entries(ONFBFC).map(([k, v]) => [k, [OFPET.EXPERIMENTER, v] as ErrorPair]),
+) as { readonly [K in keyof typeof ONFBFC]: ErrorPair };
+
+/** One of the ONF bundle errors (2300..2315), rather than an error of the bundled message. */
+const isBundleError = (e: ErrorPair): boolean => e[0] === OFPET.EXPERIMENTER && e[1] >= ONFBFC.UNKNOWN && e[1] <= ONFBFC.BUNDLE_IN_PROGRESS;
+
+/** The messages a bundle may hold. */
+export type Bundled = FlowMod | GroupMod;
+
+const KNOWN_FLAGS = ONF_BF.ATOMIC | ONF_BF.ORDERED;
+const BR = OFPE.BAD_REQUEST!;
+const GM = OFPE.GROUP_MOD_FAILED!;
+
+export const isBundleCtrl = (m: Message): m is BundleCtrl =>
+  m.type === OFPT.EXPERIMENTER && m.experimenter === ONF_EXPERIMENTER_ID && m.expType === ONF_ET.BUNDLE_CONTROL && 'ctrlType' in m;
+export const isBundleAdd = (m: Message): m is BundleAdd =>
+  m.type === OFPT.EXPERIMENTER && m.experimenter === ONF_EXPERIMENTER_ID && m.expType === ONF_ET.BUNDLE_ADD_MESSAGE && 'message' in m;
+
+// ---------------------------------------------------------------------------------------------
+// What the switch offers a bundle
+// ---------------------------------------------------------------------------------------------
+
+/** The group table as bundles use it (groups.ts's GroupTable, or another GroupTableLike). */
+export interface BundleGroupTable {
+  applyGroupMod(gm: GroupMod): { readonly deleted: readonly number[] } | ErrorPair;
+  exists(id: number): boolean;
+  descStats(): readonly GroupDesc[];
+}
+
+/** What the checks and the dry run read from the switch; nothing here is changed by them. */
+export interface BundleEnv {
+  readonly pipeline: Pipeline;
+  /** undefined: the switch has no groups (a GROUP_MOD is then MSG_UNSUP in a bundle). */
+  readonly groups: BundleGroupTable | undefined;
+  /** An empty group table of the switch's kind, for the scratch copy. */
+  newGroupTable(env: GroupEnv): BundleGroupTable;
+  portExists(port: number): boolean;
+  meterExists(id: number): boolean;
+  now(): number;
+}
+
+/** The first message of a bundle that fails, by its index in the bundle, and its error. */
+export interface BundleFailure {
+  readonly index: number;
+  readonly error: ErrorPair;
+}
+
+/**
+ * The checks of a message when it is added (the message and the switch as they are now; what
+ * an earlier message of the bundle can change waits for the commit). undefined: accepted.
+ */
+export function checkBundled(inner: Message, outer: BundleAdd, env: BundleEnv): ErrorPair | undefined {
+  if ((inner.xid ?? 0) !== (outer.xid ?? 0)) return BFC.MSG_BAD_XID;
+  if (inner.version !== undefined && inner.version !== OFP_VERSION) return BR.BAD_VERSION!;
+  switch (inner.type) {
+    case OFPT.FLOW_MOD: {
+      const isDelete = inner.command === OFPFC.DELETE || inner.command === OFPFC.DELETE_STRICT;
+      if (!isDelete && inner.bufferId !== OFP_NO_BUFFER) return BR.BUFFER_UNKNOWN!;
+      const r = validateFlowMod(inner, {
+        portExists: (p) => env.portExists(p),
+        groupExists: () => true, // an earlier GROUP_MOD of the bundle may add it: checked at commit
+        meterExists: (m) => env.meterExists(m),
+      }, env.pipeline.nTables);
+      return isError(r) ? r : undefined;
+    }
+    case OFPT.GROUP_MOD: {
+      if (env.groups === undefined) return BFC.MSG_UNSUP;
+      // The message alone, in groups.ts's order (steps 1-3); the rest depends on the table.
+      const cmd = inner.command;
+      if (cmd === OFPGC.DELETE) return undefined;
+      if (cmd !== OFPGC.ADD && cmd !== OFPGC.MODIFY && cmd !== OFPGC_ADD_OR_MOD) return GM.BAD_COMMAND!;
+      if ((inner.groupId >>> 0) > OFPG.MAX) return GM.INVALID_GROUP!;
+      if (!([OFPGT.ALL, OFPGT.SELECT, OFPGT.INDIRECT, OFPGT.FF] as readonly number[]).includes(inner.groupType)) return GM.BAD_TYPE!;
+      return undefined;
+    }
+    default:
+      return BFC.MSG_UNSUP;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The dry run
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * Runs the bundle against a scratch copy of what it can touch (see the file comment) and returns
+ * the first failing message, or undefined when applying every message in order would succeed.
+ * The real tables are only read.
+ */
+export function dryRun(msgs: readonly Bundled[], env: BundleEnv): BundleFailure | undefined {
+  // While the copy is built, what it holds was valid when it was added (a port may have gone
+  // since, as the real tables allow): the switch-dependent checks pass. Then they are real.
+  let building = true;
+  const hasGroupMods = msgs.some((m) => m.type === OFPT.GROUP_MOD);
+  const groups = hasGroupMods && env.groups !== undefined ? copyGroups(env, () => building) : env.groups;
+  const penv: PipelineEnv = {
+    portExists: (p) => building || env.portExists(p),
+    groupExists: (g) => building || (groups?.exists(g) ?? false),
+    meterExists: (m) => building || env.meterExists(m),
+    now: () => env.now(),
+  };
+  const pipeline = new Pipeline(penv, { nTables: env.pipeline.nTables });
+  copyOverlapRules(msgs, env.pipeline, pipeline);
+  building = false;
+
+  for (let index = 0; index < msgs.length; index++) {
+    const m = msgs[index]!;
+    if (m.type === OFPT.FLOW_MOD) {
+      const r = pipeline.applyFlowMod(m);
+      if (isError(r)) return { index, error: r };
+    } else {
+      if (groups === undefined) return { index, error: BFC.MSG_UNSUP };
+      const r = groups.applyGroupMod(m);
+      if (isError(r)) return { index, error: r };
+      for (const id of r.deleted) pipeline.deleteFlowsUsingGroup(id);
+    }
+  }
+  return undefined;
+}
+
+/** The groups a bucket list links to (group actions and watch_group), as groups.ts counts them. */
+function links(buckets: readonly Bucket[]): number[] {
+  const out: number[] = [];
+  for (const b of buckets) {
+    if (b.watchGroup !== OFPG.ANY) out.push(b.watchGroup);
+    for (const a of b.actions) if (a.type === OFPAT.GROUP) out.push(a.groupId);
+  }
+  return out;
+}
+
+/**
+ * A new group table holding the same groups as the switch's. A group whose links point to a
+ * group that is not there (deleted earlier) is rebuilt by adding a placeholder under that id
+ * first and deleting it at the end, which leaves the same dangling link as in the real table.
+ * Loops are impossible in the real table, so every ADD or MODIFY here succeeds.
+ */
+function copyGroups(env: BundleEnv, building: () => boolean): BundleGroupTable {
+  const g = env.newGroupTable({
+    portExists: (p) => building() || env.portExists(p),
+    meterExists: (m) => building() || env.meterExists(m),
+    now: () => env.now(),
+  });
+  const placeholders = new Set<number>();
+  const apply = (gm: Omit<GroupMod, 'type'>): void => {
+    const r = g.applyGroupMod({ type: OFPT.GROUP_MOD, ...gm });
+    if (isError(r)) throw new Error(`bundle dry run: cannot copy group ${gm.groupId}: error ${r[0]}/${r[1]}`);
+  };
+  for (const d of env.groups!.descStats()) {
+    for (const t of links(d.buckets)) {
+      if (t === d.groupId || g.exists(t)) continue;
+      apply({ command: OFPGC.ADD, groupType: OFPGT.ALL, groupId: t, buckets: [] });
+      placeholders.add(t);
+    }
+    const replacing = placeholders.delete(d.groupId);
+    apply({ command: replacing ? OFPGC.MODIFY : OFPGC.ADD, groupType: d.groupType, groupId: d.groupId, buckets: d.buckets });
+  }
+  for (const t of placeholders) apply({ command: OFPGC.DELETE, groupType: OFPGT.ALL, groupId: t, buckets: [] });
+  return g;
+}
+
+/** Copies into `to` the real rules of each (table, priority) that an ADD with CHECK_OVERLAP checks. */
+function copyOverlapRules(msgs: readonly Bundled[], from: Pipeline, to: Pipeline): void {
+  const wanted = new Map<number, Set<number>>();
+  for (const m of msgs) {
+    if (m.type !== OFPT.FLOW_MOD || m.command !== OFPFC.ADD || (m.flags & OFPFF.CHECK_OVERLAP) === 0) continue;
+    if (!(m.tableId >= 0 && m.tableId < from.nTables)) continue;
+    let set = wanted.get(m.tableId);
+    if (set === undefined) wanted.set(m.tableId, (set = new Set()));
+    set.add(m.priority);
+  }
+  for (const [tableId, priorities] of wanted) {
+    for (const r of from.rules(tableId)) {
+      if (!priorities.has(r.priority)) continue;
+      const res = to.applyFlowMod({
+        type: OFPT.FLOW_MOD, cookie: r.cookie, cookieMask: 0n, tableId, command: OFPFC.ADD, idleTimeout: r.idleTimeout,
+        hardTimeout: r.hardTimeout, priority: r.priority, bufferId: OFP_NO_BUFFER, outPort: OFPP.ANY, outGroup: OFPG.ANY,
+        flags: r.flags & ~OFPFF.CHECK_OVERLAP, match: r.match, instructions: r.instructions,
+      });
+      if (isError(res)) throw new Error(`bundle dry run: cannot copy a rule of table ${tableId}: error ${res[0]}/${res[1]}`);
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bundles per connection
+// ---------------------------------------------------------------------------------------------
+
+export interface BundleLimits {
+  /** Open bundles per connection (default 64). */
+  readonly maxBundles?: number;
+  /** Messages per bundle (default 1 << 20). */
+  readonly maxMessages?: number;
+}
+
+/** What the manager asks of the switch. */
+export interface BundleHooks {
+  /** ADD-time checks of a message (checkBundled with the switch's env). */
+  check(inner: Message, outer: BundleAdd): ErrorPair | undefined;
+  /** Applies the messages in order, all or nothing (dryRun, then the real tables). */
+  commit(msgs: readonly Bundled[]): BundleFailure | undefined;
+}
+
+/** What to answer a bundle message with. */
+export type BundleOutcome =
+  /** A *_REPLY to send. */
+  | { readonly kind: 'reply'; readonly reply: BundleCtrl }
+  /** An ADD was stored: nothing to send. */
+  | { readonly kind: 'stored' }
+  /**
+   * An error about `about` (the request, or the message inside an ADD). For a failed commit,
+   * `failed` is the message that failed and its error, to be sent before the commit's.
+   */
+  | { readonly kind: 'error'; readonly error: ErrorPair; readonly about: Message; readonly failed?: { readonly msg: Bundled; readonly error: ErrorPair } };
+
+interface Bundle {
+  readonly id: number;
+  readonly flags: number;
+  closed: boolean;
+  readonly msgs: Bundled[];
+}
+
+/** The bundles of every connection, and the state machine of BUNDLE_CONTROL and BUNDLE_ADD. */
+export class BundleManager<P extends object> {
+  private readonly byParty = new WeakMap<P, Map<number, Bundle>>();
+  private readonly maxBundles: number;
+  private readonly maxMessages: number;
+
+  constructor(private readonly hooks: BundleHooks, limits: BundleLimits = {}) {
+    this.maxBundles = limits.maxBundles ?? 64;
+    this.maxMessages = limits.maxMessages ?? 1 << 20;
+  }
+
+  /** The open and closed bundles of `p`: id -> [flags, closed, message count] (for tests and logs). */
+  list(p: P): Map<number, { readonly flags: number; readonly closed: boolean; readonly size: number }> {
+    const out = new Map<number, { flags: number; closed: boolean; size: number }>();
+    for (const b of this.byParty.get(p)?.values() ?? []) out.set(b.id, { flags: b.flags, closed: b.closed, size: b.msgs.length });
+    return out;
+  }
+
+  /** Forgets every bundle of a connection (it closed). */
+  discardAll(p: P): void {
+    this.byParty.delete(p);
+  }
+
+  control(p: P, req: BundleCtrl): BundleOutcome {
+    const bundles = this.bundles(p);
+    const id = req.bundleId >>> 0;
+    const b = bundles.get(id);
+    const fail = (error: ErrorPair, discard = false): BundleOutcome => {
+      if (discard) bundles.delete(id);
+      return { kind: 'error', error, about: req };
+    };
+    const ok = (): BundleOutcome => ({ kind: 'reply', reply: reply(req) });
+    switch (req.ctrlType) {
+      case ONF_BCT.OPEN_REQUEST: {
+        if (b !== undefined) return fail(BFC.BAD_ID, true);
+        const err = this.open(bundles, id, req.flags);
+        return err === undefined ? ok() : fail(err);
+      }
+      case ONF_BCT.CLOSE_REQUEST:
+        if (b === undefined) return fail(BFC.BAD_ID);
+        if (b.closed) return fail(BFC.BUNDLE_CLOSED, true);
+        if (b.flags !== req.flags) return fail(BFC.BAD_FLAGS, true);
+        b.closed = true;
+        return ok();
+      case ONF_BCT.COMMIT_REQUEST: {
+        if (b === undefined) return fail(BFC.BAD_ID);
+        bundles.delete(id); // whatever the outcome (OVS do_bundle_commit)
+        if (b.flags !== req.flags) return fail(BFC.BAD_FLAGS);
+        const f = this.hooks.commit(b.msgs);
+        if (f === undefined) return ok();
+        return { kind: 'error', error: BFC.MSG_FAILED, about: req, failed: { msg: b.msgs[f.index]!, error: f.error } };
+      }
+      case ONF_BCT.DISCARD_REQUEST:
+        if (b === undefined) return fail(BFC.BAD_ID);
+        bundles.delete(id);
+        return ok();
+      default:
+        return fail(BFC.BAD_TYPE);
+    }
+  }
+
+  add(p: P, req: BundleAdd): BundleOutcome {
+    const inner = req.message;
+    const err = this.hooks.check(inner, req);
+    if (err !== undefined) {
+      // A validation error is about the message itself (OF: its xid and its bytes as data); a
+      // bundle error (MSG_UNSUP, MSG_BAD_XID) is about the ADD, as OVS sends it.
+      return { kind: 'error', error: err, about: isBundleError(err) ? req : inner };
+    }
+    const bundles = this.bundles(p);
+    const id = req.bundleId >>> 0;
+    let b = bundles.get(id);
+    if (b === undefined) {
+      const e = this.open(bundles, id, req.flags);
+      if (e !== undefined) return { kind: 'error', error: e, about: req };
+      b = bundles.get(id)!;
+    } else if (b.closed) {
+      bundles.delete(id);
+      return { kind: 'error', error: BFC.BUNDLE_CLOSED, about: req };
+    } else if (b.flags !== req.flags) {
+      bundles.delete(id);
+      return { kind: 'error', error: BFC.BAD_FLAGS, about: req };
+    }
+    if (b.msgs.length >= this.maxMessages) return { kind: 'error', error: BFC.MSG_TOO_MANY, about: req };
+    b.msgs.push(inner as Bundled);
+    return { kind: 'stored' };
+  }
+
+  private bundles(p: P): Map<number, Bundle> {
+    let m = this.byParty.get(p);
+    if (m === undefined) this.byParty.set(p, (m = new Map()));
+    return m;
+  }
+
+  private open(bundles: Map<number, Bundle>, id: number, flags: number): ErrorPair | undefined {
+    if ((flags & ~KNOWN_FLAGS) !== 0) return BFC.BAD_FLAGS;
+    if (bundles.size >= this.maxBundles) return BFC.OUT_OF_BUNDLES;
+    bundles.set(id, { id, flags, closed: false, msgs: [] });
+    return undefined;
+  }
+}
+
+/** The *_REPLY to a *_REQUEST: same xid, bundle id and flags. */
+function reply(req: BundleCtrl): BundleCtrl {
+  return {
+    version: OFP_VERSION, type: OFPT.EXPERIMENTER, xid: req.xid ?? 0, experimenter: ONF_EXPERIMENTER_ID,
+    expType: ONF_ET.BUNDLE_CONTROL, bundleId: req.bundleId, ctrlType: req.ctrlType + 1, flags: req.flags, properties: [],
+  };
+}
