@@ -16,10 +16,12 @@ import { firstValueFrom, filter } from 'rxjs';
 import {
   decode, encode, Framer, OFPT, OFPMP, OFPFC, OFPXMT, OFP_NO_BUFFER, OFPP, OFPG, OFPE,
   type Message, type FlowMod,
+  ONF_EXPERIMENTER_ID,
 } from '../src/openflow/index.js';
 import { OfConnection, type MessageHandler } from '../src/ofproto/connection.js';
 import { ConnectionManager, type ManagerEvent } from '../src/ofproto/connmgr.js';
 import { findTool, requireTool } from './peers/peers.js';
+import { ONF_DUP_INST } from '../src/ofproto/validate.js';
 
 // ---------------------------------------------------------------------------------------------
 // A test switch: just enough for ovs-ofctl probe/ping/show (the real switch handler is the lead's).
@@ -659,7 +661,7 @@ test('punix: a stale socket file is replaced, a live one is refused', async (t) 
   }
 });
 
-test('several controllers at once; TLS targets are refused for now', async (t) => {
+test('several controllers at once; TLS targets are refused without a TLS configuration', async (t) => {
   const { mgr, port } = await startManager();
   try {
     const peers = await Promise.all([1, 2, 3].map(() => RawPeer.negotiated(port)));
@@ -668,9 +670,28 @@ test('several controllers at once; TLS targets are refused for now', async (t) =
     peers.forEach((p, i) => p.send(ofMsg(4, OFPT.ECHO_REQUEST, 100 + i)));
     for (let i = 0; i < 3; i++) t.is((await peers[i]!.next(OFPT.ECHO_REPLY)).readUInt32BE(4), 100 + i);
     for (const p of peers) p.destroy();
-    await t.throwsAsync(mgr.listen('pssl:0'), { message: /TLS listeners are not implemented/ });
-    t.throws(() => mgr.connect('ssl:127.0.0.1'), { message: /TLS connections are not implemented/ });
+    await t.throwsAsync(mgr.listen('pssl:0'), { message: /TLS needs a private key.*none configured/ });
+    t.throws(() => mgr.connect('ssl:127.0.0.1'), { message: /TLS needs a private key.*none configured/ });
     await t.throwsAsync(mgr.listen('tcp:127.0.0.1'), { message: /active target/ });
+  } finally {
+    await mgr.close();
+  }
+});
+
+test('an experimenter error pair goes out as an ONF experimenter error (exp_code, experimenter id)', async (t) => {
+  // ONF_DUP_INST: what the flow-table validation answers a duplicate instruction with on 1.3.
+  const { mgr, port } = await startManager({
+    handler: (m, c) => { if (m.type === OFPT.FLOW_MOD) c.sendError(ONF_DUP_INST, m); else testSwitch(m, c); },
+  });
+  try {
+    const p = await RawPeer.negotiated(port);
+    const fm = flowModFrame(0x4242);
+    p.send(fm);
+    const frame = await p.next(OFPT.ERROR);
+    const r = decode(frame);
+    if (!r.ok) return t.fail(r.error.name);
+    t.like(r.msg, { type: OFPT.ERROR, xid: 0x4242, errType: 0xffff, expCode: 2600, experimenter: ONF_EXPERIMENTER_ID });
+    t.deepEqual(Buffer.from((r.msg as { data: Uint8Array }).data), fm.subarray(0, 64));
   } finally {
     await mgr.close();
   }

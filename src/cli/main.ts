@@ -9,6 +9,7 @@ import { configureLogging, isLogLevel, logger, LOG_LEVELS, type LogFormat, type 
 import { Ofproto, dpidFor } from '../ofproto/ofproto.js';
 import type { PortSpec } from '../ofproto/ports.js';
 import { formatTarget, isPassive, parseTarget, type Target } from '../ofproto/target.js';
+import { loadTlsFiles, type TlsFiles } from '../ofproto/tls.js';
 
 export interface Io {
   readonly stdout: (line: string) => void;
@@ -31,9 +32,15 @@ Switch:
                              "listening on TARGET" for each passive listener, logs to stderr
     --bridge NAME            bridge name, also the LOCAL port's name (default br0)
     --dpid HEX               datapath id, 1 to 16 hex digits (default: derived from the name)
-    --controller TARGET      connect to a controller: tcp:HOST[:PORT], unix:PATH (repeatable)
-    --listen TARGET          accept controllers: ptcp:[PORT][:IP], punix:PATH (repeatable;
-                             default ptcp:6653:127.0.0.1 when no --controller or --listen)
+    --controller TARGET      connect to a controller: tcp:HOST[:PORT], ssl:HOST[:PORT],
+                             unix:PATH (repeatable)
+    --listen TARGET          accept controllers: ptcp:[PORT][:IP], pssl:[PORT][:IP], punix:PATH
+                             (repeatable; default ptcp:6653:127.0.0.1 when no --controller or
+                             --listen)
+    --private-key FILE       PEM private key of the switch, for ssl: and pssl:
+    --certificate FILE       PEM certificate for that key, presented to controllers
+    --ca-cert FILE           PEM CA certificate: a controller's certificate must be signed by it
+                             (both sides verify each other; host names are not checked, as in OVS)
     --port NAME[@OFPORT][,type=dummy]
                              add a port, with the OpenFlow number asked for (repeatable)
     --fail-mode secure|standalone
@@ -145,11 +152,16 @@ export interface StartOptions {
   readonly logFormat: LogFormat;
   /** ms; 0 disables */
   readonly probeInterval: number;
+  /** The TLS files, when all three were given (required by ssl: and pssl: targets). */
+  readonly tls?: TlsFiles;
 }
 
 const START_FLAGS = new Set([
   '--bridge', '--dpid', '--controller', '--listen', '--port', '--fail-mode', '--log-level', '--log-format', '--probe-interval',
+  '--private-key', '--certificate', '--ca-cert',
 ]);
+
+const TLS_FLAGS = ['--private-key', '--certificate', '--ca-cert'] as const;
 
 /** Parses `NAME[@OFPORT][,type=dummy]`. */
 export function parsePortSpec(text: string): PortSpec | string {
@@ -185,6 +197,7 @@ export function parseStartArgs(args: readonly string[]): StartOptions | string {
   let logLevel: LogLevel = 'info';
   let logFormat: LogFormat = 'text';
   let probeInterval = 5000;
+  const tlsFiles = new Map<string, string>();
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
     const eq = a.indexOf('=');
@@ -213,9 +226,8 @@ export function parseStartArgs(args: readonly string[]): StartOptions | string {
         const t = parseTarget(value);
         if (typeof t === 'string') return `start: ${flag} ${JSON.stringify(value)}: ${t}`;
         const passive = isPassive(t);
-        if (flag === '--listen' && !passive) return `start: --listen ${JSON.stringify(value)}: a listener needs a passive target (ptcp:, punix:)`;
-        if (flag === '--controller' && passive) return `start: --controller ${JSON.stringify(value)}: a controller needs an active target (tcp:, unix:); use --listen for ${t.kind}:`;
-        if (t.kind === 'ssl' || t.kind === 'pssl') return `start: ${flag} ${JSON.stringify(value)}: TLS targets are not implemented yet`;
+        if (flag === '--listen' && !passive) return `start: --listen ${JSON.stringify(value)}: a listener needs a passive target (ptcp:, pssl:, punix:)`;
+        if (flag === '--controller' && passive) return `start: --controller ${JSON.stringify(value)}: a controller needs an active target (tcp:, ssl:, unix:); use --listen for ${t.kind}:`;
         (passive ? listens : controllers).push(t);
         break;
       }
@@ -245,19 +257,39 @@ export function parseStartArgs(args: readonly string[]): StartOptions | string {
         probeInterval = Math.round(n * 1000);
         break;
       }
+      case '--private-key':
+      case '--certificate':
+      case '--ca-cert':
+        if (value === '') return `start: ${flag} needs a file name`;
+        tlsFiles.set(flag, value);
+        break;
       default:
         break;
     }
   }
+  const tlsTargets = [...controllers, ...listens].filter((t) => t.kind === 'ssl' || t.kind === 'pssl');
+  const tlsMissing = TLS_FLAGS.filter((f) => !tlsFiles.has(f));
+  if (tlsTargets.length > 0 && tlsMissing.length > 0) {
+    return `start: ${formatTarget(tlsTargets[0]!)} uses TLS, which needs --private-key, --certificate and --ca-cert (missing: ${tlsMissing.join(', ')})`;
+  }
+  if (tlsFiles.size > 0 && tlsMissing.length > 0) {
+    return `start: ${[...tlsFiles.keys()].join(', ')} given without ${tlsMissing.join(', ')}: TLS needs all three`;
+  }
+  const tls: TlsFiles | undefined = tlsMissing.length === 0
+    ? { privateKey: tlsFiles.get('--private-key')!, certificate: tlsFiles.get('--certificate')!, caCert: tlsFiles.get('--ca-cert')! }
+    : undefined;
   if (ports.some((p) => p.name === bridge)) return `start: a port may not be named ${bridge}: that is the bridge's LOCAL port`;
   if (listens.length === 0 && controllers.length === 0) listens.push({ kind: 'ptcp', port: 6653, host: '127.0.0.1' });
-  return { bridge, dpid: dpid ?? dpidFor(bridge), controllers, listens, ports, failMode, logLevel, logFormat, probeInterval };
+  return { bridge, dpid: dpid ?? dpidFor(bridge), controllers, listens, ports, failMode, logLevel, logFormat, probeInterval, ...(tls !== undefined ? { tls } : {}) };
 }
 
 /** `ofswitch start`: runs until SIGTERM or SIGINT; resolves with the exit status. */
 export async function start(args: readonly string[], io: Io): Promise<number> {
   const o = parseStartArgs(args);
   if (typeof o === 'string') return usage(io, o);
+  // The TLS files are read here, before anything starts: a missing or bad file is a usage error.
+  const tls = o.tls === undefined ? undefined : loadTlsFiles(o.tls);
+  if (typeof tls === 'string') return usage(io, `start: ${tls}`);
   configureLogging({ level: o.logLevel, format: o.logFormat });
   const log = logger('cli');
   let sw: Ofproto;
@@ -273,6 +305,13 @@ export async function start(args: readonly string[], io: Io): Promise<number> {
   });
   if (o.failMode === 'standalone') {
     log.warn('fail-mode standalone accepted, but standalone forwarding arrives with the datapath: without a controller nothing is forwarded');
+  }
+  if (tls !== undefined) {
+    sw.connmgr.setTls(tls);
+    // Refused TLS peers of a listener (bad or missing certificate, failed handshake).
+    sw.connmgr.events$.subscribe((ev) => {
+      if (ev.type === 'accept-failed') log.warn('controller refused', { listener: ev.target, peer: ev.peer, error: ev.error });
+    });
   }
   try {
     for (const t of o.listens) {

@@ -13,17 +13,22 @@
  *   config, IS_SLAVE refusals), then to the switch's handler.
  * - `events$` reports listening, connects, negotiation, disconnects, failed attempts and backoff
  *   waits as plain data, for logging and for tests.
- *
- * TLS (`ssl:`, `pssl:`) parses but is not served yet: listen/connect reject such targets.
+ * - TLS (`ssl:`, `pssl:`) needs a TlsConfig (the `tls` option or setTls()): mutual
+ *   authentication against the CA, as OVS does (see tls.ts). A passive peer whose handshake fails
+ *   or whose certificate does not verify is dropped and reported as `accept-failed`; the listener
+ *   stays up. An active target whose handshake or verification fails reports `connect-failed` and
+ *   backs off like any failed connect.
  */
 
 import { createConnection, createServer, type Server, type Socket, type AddressInfo } from 'node:net';
+import { connect as tlsConnect, createServer as createTlsServer, type TLSSocket } from 'node:tls';
 import { lstatSync, unlinkSync } from 'node:fs';
 import { Subject, type Observable } from 'rxjs';
 import type { Message } from '../openflow/index.js';
 import { OfConnection, type ConnectionEvent, type MessageHandler } from './connection.js';
 import { RoleManager } from './roles.js';
 import { formatTarget, isPassive, parseTarget, type ActiveTarget, type PassiveTarget, type Target } from './target.js';
+import { peerVerifyError, tlsClientOptions, tlsErrorText, tlsServerOptions, type TlsConfig } from './tls.js';
 
 /**
  * A connect attempt gets at least this long, however small the backoff base (tests use bases of
@@ -44,6 +49,8 @@ export interface ConnectionManagerOptions {
   readonly backoffMax?: number;
   /** Shared role state; a fresh one by default. */
   readonly roles?: RoleManager;
+  /** Key, certificate and CA for `ssl:` and `pssl:` targets (see tls.ts; also setTls()). */
+  readonly tls?: TlsConfig;
 }
 
 export type ManagerEvent =
@@ -52,6 +59,8 @@ export type ManagerEvent =
   | { readonly type: 'negotiated'; readonly target: string; readonly conn: OfConnection; readonly version: number }
   | { readonly type: 'disconnected'; readonly target: string; readonly conn: OfConnection; readonly reason: string }
   | { readonly type: 'connect-failed'; readonly target: string; readonly error: string }
+  /** A peer of a listener dropped before it became a connection (TLS handshake or certificate). */
+  | { readonly type: 'accept-failed'; readonly target: string; readonly peer: string; readonly error: string }
   | { readonly type: 'backoff'; readonly target: string; readonly delay: number }
   | { readonly type: 'connection'; readonly target: string; readonly conn: OfConnection; readonly event: ConnectionEvent };
 
@@ -108,11 +117,28 @@ export class ConnectionManager {
   private readonly base: number;
   private readonly max: number;
   private closing = false;
+  private tls: TlsConfig | undefined;
 
   constructor(private readonly opts: ConnectionManagerOptions) {
     this.roles = opts.roles ?? new RoleManager();
     this.base = opts.backoffBase ?? 1000;
     this.max = opts.backoffMax ?? 8 * this.base;
+    this.tls = opts.tls;
+  }
+
+  /**
+   * Sets the key, certificate and CA used by `ssl:` and `pssl:` targets from now on (listeners and
+   * active targets started earlier keep theirs).
+   */
+  setTls(cfg: TlsConfig): void {
+    this.tls = cfg;
+  }
+
+  private tlsFor(t: Target): TlsConfig {
+    if (this.tls === undefined) {
+      throw new Error(`${formatTarget(t)}: TLS needs a private key, a certificate and a CA certificate (none configured)`);
+    }
+    return this.tls;
   }
 
   /** Live connections (negotiated or still in HELLO). */
@@ -125,19 +151,44 @@ export class ConnectionManager {
     const t = typeof spec === 'string' ? parseTarget(spec) : spec;
     if (typeof t === 'string') throw new Error(t);
     if (!isPassive(t)) throw new Error(`${formatTarget(t)} is an active target; use connect()`);
-    if (t.kind === 'pssl') throw new Error(`${formatTarget(t)}: TLS listeners are not implemented yet`);
     const sockets = new Set<Socket>();
-    const server = createServer((sock) => {
-      sockets.add(sock);
-      sock.once('close', () => sockets.delete(sock));
-      this.adopt(sock, address);
-    });
+    let server: Server;
+    if (t.kind === 'pssl') {
+      const tls = this.tlsFor(t);
+      // (After a failed handshake Node has already released the socket: its address is gone.)
+      const peerOf = (s: Socket): string => (s.remoteAddress !== undefined ? `${s.remoteAddress}:${s.remotePort ?? ''}` : 'unknown');
+      // Track the TCP sockets (not only the TLS ones) so close() also ends handshakes in flight.
+      server = createTlsServer(tlsServerOptions(tls), (sock: TLSSocket) => {
+        const refused = peerVerifyError(sock);
+        if (refused !== undefined) {
+          this.subject.next({ type: 'accept-failed', target: address, peer: peerOf(sock), error: refused });
+          sock.destroy();
+          return;
+        }
+        sockets.add(sock);
+        sock.once('close', () => sockets.delete(sock));
+        this.adopt(sock, address);
+      });
+      server.on('connection', (raw: Socket) => {
+        sockets.add(raw);
+        raw.once('close', () => sockets.delete(raw));
+      });
+      server.on('tlsClientError', (e: Error, sock: TLSSocket) => {
+        this.subject.next({ type: 'accept-failed', target: address, peer: peerOf(sock), error: `TLS handshake failed: ${tlsErrorText(e)}` });
+      });
+    } else {
+      server = createServer((sock) => {
+        sockets.add(sock);
+        sock.once('close', () => sockets.delete(sock));
+        this.adopt(sock, address);
+      });
+    }
     let address: string;
     let port: number | undefined;
-    if (t.kind === 'ptcp') {
+    if (t.kind === 'ptcp' || t.kind === 'pssl') {
       await listenOn(server, { port: t.port, host: t.host });
       port = (server.address() as AddressInfo).port;
-      address = formatTarget({ kind: 'ptcp', port, host: t.host });
+      address = formatTarget({ kind: t.kind, port, host: t.host });
     } else {
       try {
         await listenOn(server, { path: t.path });
@@ -169,7 +220,7 @@ export class ConnectionManager {
     const t = typeof spec === 'string' ? parseTarget(spec) : spec;
     if (typeof t === 'string') throw new Error(t);
     if (isPassive(t)) throw new Error(`${formatTarget(t)} is a passive target; use listen()`);
-    if (t.kind === 'ssl') throw new Error(`${formatTarget(t)}: TLS connections are not implemented yet`);
+    const tls = t.kind === 'ssl' ? this.tlsFor(t) : undefined;
     const label = formatTarget(t);
     let stopped = false;
     let delay = 0; // 0: no failure since the last negotiated connection
@@ -187,19 +238,26 @@ export class ConnectionManager {
     const attempt = (): void => {
       timer = undefined;
       if (stopped || this.closing) return;
-      const s = t.kind === 'tcp' ? createConnection({ host: t.host, port: t.port }) : createConnection(t.path);
+      const s = t.kind === 'ssl' ? tlsConnect(tlsClientOptions(tls!, t.host, t.port))
+        : t.kind === 'tcp' ? createConnection({ host: t.host, port: t.port }) : createConnection(t.path);
       sock = s;
       let settled = false;
+      let tcpUp = false;
+      if (t.kind === 'ssl') s.once('connect', () => { tcpUp = true; });
       s.setTimeout(Math.max(this.base, delay, MIN_CONNECT_TIMEOUT));
       s.once('timeout', () => s.destroy(new Error('connect timed out')));
       s.once('error', (e: Error) => {
         if (settled) return;
         settled = true;
         s.destroy();
-        this.subject.next({ type: 'connect-failed', target: label, error: e.message });
+        // After the TCP connect, a TLS failure: the handshake, or the controller's certificate.
+        const error = t.kind === 'ssl' && tcpUp ? `TLS handshake failed: ${tlsErrorText(e)}` : e.message;
+        this.subject.next({ type: 'connect-failed', target: label, error });
         retry();
       });
-      s.once('connect', () => {
+      // A TLS connection is usable once the handshake is done and the controller's certificate
+      // verified (tls.connect fails with 'error' otherwise, which backs off as above).
+      s.once(t.kind === 'ssl' ? 'secureConnect' : 'connect', () => {
         if (settled) return;
         settled = true;
         s.setTimeout(0);

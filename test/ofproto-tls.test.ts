@@ -1,0 +1,361 @@
+/**
+ * TLS controller channels (ssl:, pssl:) against real peers. A throwaway PKI is made with the
+ * openssl command in a temp dir: a CA, a switch and a controller certificate signed by it, and a
+ * rogue certificate signed by another CA. Then:
+ *   - `ofswitch start --listen pssl:0 …` serves ovs-ofctl over TLS with the controller's
+ *     certificate, refuses ovs-ofctl with the rogue one (and keeps serving the next good client),
+ *     and ovs-ofctl refuses the switch when it trusts only the other CA;
+ *   - the ConnectionManager's active ssl: target connects to a node:tls controller that checks
+ *     the switch's certificate, refuses (with backoff) a controller whose certificate the CA did
+ *     not sign, and backs off when the controller refuses the switch's certificate;
+ *   - a pssl: listener refuses TLS clients with no certificate or a rogue one, reports each, and
+ *     stays up;
+ *   - `ofswitch start` refuses missing, unreadable or mismatched files and ssl: without them.
+ * Everything listens on 127.0.0.1 only; the temp dir is removed at the end.
+ */
+
+import test from 'ava';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { connect as tlsConnect, createServer as createTlsServer, type SecureVersion, type Server, type TLSSocket } from 'node:tls';
+import type { AddressInfo } from 'node:net';
+import { setTimeout as delay } from 'node:timers/promises';
+import { firstValueFrom, filter, take, toArray } from 'rxjs';
+import { Framer, OFPT } from '../src/openflow/index.js';
+import { ConnectionManager, type ManagerEvent } from '../src/ofproto/connmgr.js';
+import { loadTlsFiles, type TlsConfig } from '../src/ofproto/tls.js';
+import { start, type Io } from '../src/cli/main.js';
+import { findTool, requireTool } from './peers/peers.js';
+
+const bin = fileURLToPath(new URL('../../bin/ofswitch.js', import.meta.url));
+
+// ---------------------------------------------------------------------------------------------
+// A throwaway PKI
+
+let dir: string;
+const f = (name: string): string => join(dir, name);
+
+function openssl(args: readonly string[]): void {
+  const r = spawnSync(findTool('openssl')!, args, { cwd: dir, encoding: 'utf8', timeout: 20_000 });
+  if (r.status !== 0) throw new Error(`openssl ${args.join(' ')} exited ${r.status}: ${r.stderr}`);
+}
+
+const EC = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+
+function makeCa(name: string): void {
+  openssl(['req', '-x509', '-new', ...EC, '-keyout', `${name}.key`, '-out', `${name}.crt`, '-subj', `/CN=${name}`, '-days', '2']);
+}
+
+/** A leaf key and certificate, signed by CA `ca`, usable as a TLS client and server. */
+function makeLeaf(name: string, ca: string): void {
+  openssl(['req', '-new', ...EC, '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${name}`]);
+  openssl(['x509', '-req', '-in', `${name}.csr`, '-CA', `${ca}.crt`, '-CAkey', `${ca}.key`, '-CAcreateserial',
+    '-out', `${name}.crt`, '-days', '2', '-extfile', 'leaf.ext']);
+}
+
+let pki: TlsConfig; // the switch's configuration
+let ctl: TlsConfig; // a controller signed by the CA
+let rogue: TlsConfig; // a controller signed by another CA (which trusts that CA only)
+
+test.before(() => {
+  if (findTool('openssl') === null) throw new Error("the openssl command is missing: apt-get install -y openssl");
+  requireTool('ovs-ofctl');
+  dir = mkdtempSync(join(tmpdir(), 'ofswitch-tls-'));
+  writeFileSync(f('leaf.ext'), 'basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth,clientAuth\n');
+  makeCa('ca');
+  makeCa('rogue-ca');
+  makeLeaf('switch', 'ca');
+  makeLeaf('ctl', 'ca');
+  makeLeaf('rogue', 'rogue-ca');
+  const load = (key: string, cert: string, ca: string): TlsConfig => {
+    const c = loadTlsFiles({ privateKey: f(key), certificate: f(cert), caCert: f(ca) });
+    if (typeof c === 'string') throw new Error(c);
+    return c;
+  };
+  pki = load('switch.key', 'switch.crt', 'ca.crt');
+  ctl = load('ctl.key', 'ctl.crt', 'ca.crt');
+  rogue = load('rogue.key', 'rogue.crt', 'rogue-ca.crt');
+});
+
+test.after.always(() => {
+  if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Peers
+
+function ofctl(args: readonly string[], timeoutMs = 15_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(findTool('ovs-ofctl')!, ['-O', 'OpenFlow13', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const timer = setTimeout(() => { if (child.pid !== undefined) process.kill(child.pid, 'SIGKILL'); }, timeoutMs);
+    child.once('error', reject);
+    child.once('close', (code) => { clearTimeout(timer); resolve({ code, stdout, stderr }); });
+  });
+}
+
+/** ovs-ofctl's TLS options for a key/cert/CA triple in the temp dir. */
+const ofctlTls = (key: string, cert: string, ca: string): string[] =>
+  [`--private-key=${f(key)}`, `--certificate=${f(cert)}`, `--ca-cert=${f(ca)}`];
+
+/** OpenFlow 1.3 HELLO with a version bitmap offering 1.3 only. */
+function hello(xid = 1): Buffer {
+  const b = Buffer.alloc(16);
+  b[0] = 4;
+  b[1] = OFPT.HELLO;
+  b.writeUInt16BE(16, 2);
+  b.writeUInt32BE(xid, 4);
+  b.writeUInt16BE(1, 8); // OFPHET_VERSIONBITMAP
+  b.writeUInt16BE(8, 10);
+  b.writeUInt32BE(1 << 4, 12);
+  return b;
+}
+
+/**
+ * A controller that listens with TLS (mutual: it requires and checks the switch's certificate),
+ * answers HELLO and records the first frame of each accepted connection.
+ */
+async function tlsController(cfg: TlsConfig): Promise<{ server: Server; port: number; accepted: Promise<{ sock: TLSSocket; first: Buffer }> }> {
+  let onAccept!: (v: { sock: TLSSocket; first: Buffer }) => void;
+  const accepted = new Promise<{ sock: TLSSocket; first: Buffer }>((r) => (onAccept = r));
+  const server = createTlsServer({
+    key: cfg.key, cert: cfg.cert, ca: cfg.ca, requestCert: true, rejectUnauthorized: true, minVersion: 'TLSv1.2',
+  }, (sock) => {
+    const framer = new Framer();
+    let done = false;
+    sock.on('error', () => { /* the switch may go away first */ });
+    sock.on('data', (d: Buffer) => framer.push(d, (fr) => {
+      if (done) return;
+      done = true;
+      onAccept({ sock, first: Buffer.from(fr) });
+    }));
+    sock.write(hello());
+  });
+  server.on('tlsClientError', () => { /* refused switches: the test looks at the switch's side */ });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return { server, port: (server.address() as AddressInfo).port, accepted };
+}
+
+function closeServer(s: Server): Promise<void> {
+  return new Promise((r) => s.close(() => r()));
+}
+
+const noHandler = (): void => undefined;
+
+// ---------------------------------------------------------------------------------------------
+// ofswitch start --listen pssl:0 with ovs-ofctl
+
+interface Switch { readonly proc: ChildProcess; readonly port: number; readonly stderr: () => string; readonly exited: Promise<number | null> }
+
+async function startSwitch(args: readonly string[]): Promise<Switch> {
+  const proc = spawn(process.execPath, [bin, 'start', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  proc.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
+  const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
+  const port = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no listening line within 10 s; stderr:\n${err}`)), 10_000);
+    proc.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /^listening on pssl:(\d+):127\.0\.0\.1$/m.exec(out);
+      if (m !== null) {
+        clearTimeout(timer);
+        resolve(Number(m[1]));
+      }
+    });
+    void exited.then((code) => { clearTimeout(timer); reject(new Error(`exited with ${code} before listening; stderr:\n${err}`)); });
+  });
+  return { proc, port, stderr: () => err, exited };
+}
+
+test('ofswitch start --listen pssl:0 serves ovs-ofctl over mutual TLS and refuses a rogue certificate', async (t) => {
+  const sw = await startSwitch([
+    '--listen', 'pssl:0', '--dpid', '00000000000000ab', '--port', 'p1@1', '--probe-interval', '0',
+    '--private-key', f('switch.key'), '--certificate', f('switch.crt'), '--ca-cert', f('ca.crt'),
+  ]);
+  try {
+    const target = `ssl:127.0.0.1:${sw.port}`;
+    const good = await ofctl([...ofctlTls('ctl.key', 'ctl.crt', 'ca.crt'), 'show', target]);
+    t.is(good.code, 0, good.stderr);
+    t.regex(good.stdout, /OFPT_FEATURES_REPLY.*dpid:00000000000000ab/s);
+    t.regex(good.stdout, /1\(p1\):/);
+
+    // A controller whose certificate another CA signed: the switch refuses it.
+    const bad = await ofctl([...ofctlTls('rogue.key', 'rogue.crt', 'ca.crt'), 'show', target]);
+    t.not(bad.code, 0, bad.stdout);
+    t.notRegex(bad.stdout, /FEATURES_REPLY/);
+    // A controller that trusts only the other CA: it refuses the switch's certificate.
+    const distrust = await ofctl([...ofctlTls('rogue.key', 'rogue.crt', 'rogue-ca.crt'), 'show', target]);
+    t.not(distrust.code, 0, distrust.stdout);
+    t.notRegex(distrust.stdout, /FEATURES_REPLY/);
+
+    // The switch is still up and serves the next good controller.
+    const again = await ofctl([...ofctlTls('ctl.key', 'ctl.crt', 'ca.crt'), 'dump-flows', target]);
+    t.is(again.code, 0, again.stderr);
+    t.is(sw.proc.exitCode, null);
+    t.regex(sw.stderr(), /controller refused/);
+    t.regex(sw.stderr(), /CN=rogue/);
+  } finally {
+    sw.proc.kill('SIGTERM');
+  }
+  t.is(await sw.exited, 0, sw.stderr());
+});
+
+// ---------------------------------------------------------------------------------------------
+// The connection manager in-process
+
+test('an active ssl: target connects to a TLS controller that checks the switch certificate', async (t) => {
+  const c = await tlsController(ctl);
+  const mgr = new ConnectionManager({ handler: noHandler, probeInterval: 0, backoffBase: 50, tls: pki });
+  try {
+    const negotiated = firstValueFrom(mgr.events$.pipe(filter((e) => e.type === 'negotiated')));
+    mgr.connect(`ssl:127.0.0.1:${c.port}`);
+    const { sock, first } = await c.accepted;
+    t.true(sock.authorized, String(sock.authorizationError));
+    t.is(sock.getPeerCertificate().subject.CN, 'switch');
+    t.is(first[1], OFPT.HELLO);
+    const ev = await negotiated;
+    t.is(ev.type === 'negotiated' ? ev.version : -1, 4);
+    t.is(ev.target, `ssl:127.0.0.1:${c.port}`);
+    t.is(mgr.connections.length, 1);
+  } finally {
+    await mgr.close();
+    await closeServer(c.server);
+  }
+});
+
+test('an active ssl: target refuses a controller whose certificate the CA did not sign, and backs off', async (t) => {
+  const c = await tlsController(rogue);
+  const mgr = new ConnectionManager({ handler: noHandler, probeInterval: 0, backoffBase: 50, tls: pki });
+  const events: ManagerEvent[] = [];
+  mgr.events$.subscribe((e) => events.push(e));
+  try {
+    const firstFour = firstValueFrom(mgr.events$.pipe(
+      filter((e) => e.type === 'connect-failed' || e.type === 'backoff'), take(4), toArray()));
+    const handle = mgr.connect(`ssl:127.0.0.1:${c.port}`);
+    const log = await firstFour;
+    t.deepEqual(log.map((e) => e.type), ['connect-failed', 'backoff', 'connect-failed', 'backoff']);
+    const fail = log[0]!;
+    t.regex(fail.type === 'connect-failed' ? fail.error : '', /certificate/i);
+    t.deepEqual(log.filter((e) => e.type === 'backoff').map((e) => (e.type === 'backoff' ? e.delay : 0)), [50, 100]);
+    t.false(events.some((e) => e.type === 'connected' || e.type === 'negotiated'));
+    t.is(handle.connection, undefined);
+  } finally {
+    await mgr.close();
+    await closeServer(c.server);
+  }
+});
+
+test('an active ssl: target whose certificate the controller refuses never negotiates and backs off', async (t) => {
+  // The controller trusts only the other CA, so the switch's certificate does not verify there.
+  const c = await tlsController({ ...ctl, ca: rogue.ca });
+  const mgr = new ConnectionManager({ handler: noHandler, probeInterval: 0, backoffBase: 50, tls: pki });
+  const events: ManagerEvent[] = [];
+  mgr.events$.subscribe((e) => events.push(e));
+  try {
+    const twoBackoffs = firstValueFrom(mgr.events$.pipe(filter((e) => e.type === 'backoff'), take(2), toArray()));
+    mgr.connect(`ssl:127.0.0.1:${c.port}`);
+    const backoffs = await twoBackoffs;
+    t.deepEqual(backoffs.map((e) => (e.type === 'backoff' ? e.delay : 0)), [50, 100]);
+    t.false(events.some((e) => e.type === 'negotiated'));
+    t.is(await Promise.race([c.accepted.then(() => 'accepted'), delay(100, 'refused')]), 'refused');
+  } finally {
+    await mgr.close();
+    await closeServer(c.server);
+  }
+});
+
+/** A TLS client of a pssl: listener; resolves with how it ended: 'open' after 300 ms, or the error. */
+function tlsClient(
+  port: number,
+  cfg: Partial<TlsConfig> & { ca: Buffer; minVersion?: SecureVersion; maxVersion?: SecureVersion },
+): Promise<{ secure: boolean; ended: string }> {
+  return new Promise((resolve) => {
+    let secure = false;
+    const s = tlsConnect({
+      host: '127.0.0.1', port, ...(cfg.key !== undefined ? { key: cfg.key, cert: cfg.cert } : {}), ca: cfg.ca,
+      // This peer only probes the switch's refusal; it does not check the switch here.
+      rejectUnauthorized: false, minVersion: cfg.minVersion ?? 'TLSv1.2', ...(cfg.maxVersion !== undefined ? { maxVersion: cfg.maxVersion } : {}),
+    });
+    s.on('secureConnect', () => { secure = true; });
+    s.on('data', () => { /* HELLO */ });
+    const timer = setTimeout(() => { s.destroy(); resolve({ secure, ended: 'open' }); }, 1500);
+    s.on('error', (e) => { clearTimeout(timer); resolve({ secure, ended: e.message }); });
+    s.on('close', () => { clearTimeout(timer); resolve({ secure, ended: 'closed' }); });
+  });
+}
+
+test('a pssl: listener refuses clients without a certificate or with a rogue one, reports them and stays up', async (t) => {
+  const mgr = new ConnectionManager({ handler: noHandler, probeInterval: 0, tls: pki });
+  const events: ManagerEvent[] = [];
+  mgr.events$.subscribe((e) => events.push(e));
+  try {
+    const l = await mgr.listen('pssl:0');
+    t.regex(l.address, /^pssl:\d+:127\.0\.0\.1$/);
+    const port = l.port!;
+
+    const none = await tlsClient(port, { ca: pki.ca });
+    t.not(none.ended, 'open');
+    const bad = await tlsClient(port, { key: rogue.key, cert: rogue.cert, ca: pki.ca });
+    t.not(bad.ended, 'open');
+    // TLS 1.1 and older are refused in the handshake.
+    const old = await tlsClient(port, { key: ctl.key, cert: ctl.cert, ca: ctl.ca, minVersion: 'TLSv1', maxVersion: 'TLSv1.1' });
+    t.false(old.secure);
+    await delay(50);
+    const refused = events.filter((e) => e.type === 'accept-failed');
+    const texts = refused.map((e) => (e.type === 'accept-failed' ? e.error : ''));
+    t.is(refused.length, 3, texts.join('; '));
+    t.is(texts[0], 'the peer presented no certificate');
+    t.regex(texts[1]!, /^the peer's certificate \(CN=rogue\) does not verify against the CA: /);
+    t.regex(texts[2]!, /^TLS handshake failed: unsupported protocol/);
+    t.false(events.some((e) => e.type === 'connected'));
+
+    const good = await tlsClient(port, { key: ctl.key, cert: ctl.cert, ca: ctl.ca });
+    t.true(good.secure);
+    t.is(good.ended, 'open');
+    t.is(events.filter((e) => e.type === 'connected').length, 1);
+  } finally {
+    await mgr.close();
+  }
+});
+
+// ---------------------------------------------------------------------------------------------
+// ofswitch start: option errors
+
+function captureIo(): Io & { out: string[]; err: string[] } {
+  const out: string[] = [];
+  const err: string[] = [];
+  return { out, err, stdout: (l) => out.push(l), stderr: (l) => err.push(l), stdin: () => '' };
+}
+
+test('ofswitch start: TLS option errors name the file and exit 2', async (t) => {
+  const tlsArgs = (key: string, cert: string, ca: string): string[] =>
+    ['--private-key', key, '--certificate', cert, '--ca-cert', ca];
+  const cases: Array<[string[], RegExp]> = [
+    [['--listen', 'pssl:0'], /pssl:0:127\.0\.0\.1 uses TLS, which needs --private-key, --certificate and --ca-cert \(missing: --private-key, --certificate, --ca-cert\)/],
+    [['--controller', 'ssl:127.0.0.1', '--private-key', f('switch.key')], /uses TLS.*missing: --certificate, --ca-cert/],
+    [['--private-key', f('switch.key')], /--private-key given without --certificate, --ca-cert/],
+    [['--listen', 'pssl:0', ...tlsArgs(f('nope.key'), f('switch.crt'), f('ca.crt'))], new RegExp(`--private-key ${f('nope.key')}: cannot read it: no such file or directory`)],
+    [['--listen', 'pssl:0', ...tlsArgs(f('switch.key'), f('switch.crt'), f('nope.crt'))], new RegExp(`--ca-cert ${f('nope.crt')}: cannot read it`)],
+    [['--listen', 'pssl:0', ...tlsArgs(f('switch.key'), f('ca.crt'), f('ca.crt'))], /--certificate .*ca\.crt: the certificate does not match the private key/],
+    [['--listen', 'pssl:0', ...tlsArgs(f('switch.crt'), f('switch.crt'), f('ca.crt'))], /--private-key .*switch\.crt: not a PEM private key/],
+    [['--listen', 'pssl:0', ...tlsArgs(f('switch.key'), f('switch.crt'), f('switch.key'))], /--ca-cert .*switch\.key: no PEM certificate in it/],
+  ];
+  // An unreadable file (root reads everything, so only when not root).
+  if (process.getuid?.() !== 0) {
+    writeFileSync(f('locked.key'), 'x');
+    chmodSync(f('locked.key'), 0);
+    cases.push([['--listen', 'pssl:0', ...tlsArgs(f('locked.key'), f('switch.crt'), f('ca.crt'))], /--private-key .*locked\.key: cannot read it: permission denied/]);
+  }
+  for (const [args, re] of cases) {
+    const io = captureIo();
+    t.is(await start(args, io), 2, args.join(' '));
+    t.regex(io.err.join('\n'), re);
+  }
+});
