@@ -8,6 +8,7 @@ import { runCodecBench, printCodecBench } from './codec.js';
 import { runExtractBench, printExtractBench } from './packet-extract.js';
 import { runRewriteBench, printRewriteBench } from './packet-rewrite.js';
 import { runClassifierBench, printClassifierBench } from './classifier.js';
+import { runFlowModBench, printFlowModBench } from './flowmod.js';
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
@@ -21,6 +22,8 @@ const rewrite = runRewriteBench(quick);
 printRewriteBench(rewrite);
 const classifier = runClassifierBench(quick);
 printClassifierBench(classifier);
+const flowmod = await runFlowModBench(quick);
+printFlowModBench(flowmod);
 if (jsonAt >= 0 && args[jsonAt + 1]) {
-  writeFileSync(args[jsonAt + 1]!, JSON.stringify({ date: new Date().toISOString(), node: process.version, codec, extract, rewrite, classifier }, null, 2));
+  writeFileSync(args[jsonAt + 1]!, JSON.stringify({ date: new Date().toISOString(), node: process.version, codec, extract, rewrite, classifier, flowmod }, null, 2));
 }
