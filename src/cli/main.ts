@@ -294,7 +294,10 @@ export async function start(args: readonly string[], io: Io): Promise<number> {
   const log = logger('cli');
   let sw: Ofproto;
   try {
-    sw = new Ofproto({ bridge: o.bridge, datapathId: o.dpid, ports: o.ports, probeInterval: o.probeInterval, swVersion: `ofswitch ${version()}` });
+    sw = new Ofproto({
+      bridge: o.bridge, datapathId: o.dpid, ports: o.ports, probeInterval: o.probeInterval, failMode: o.failMode,
+      swVersion: `ofswitch ${version()}`,
+    });
   } catch (e) {
     io.stderr(`ofswitch: start: ${e instanceof Error ? e.message : String(e)}`);
     return 1;
@@ -304,7 +307,8 @@ export async function start(args: readonly string[], io: Io): Promise<number> {
     ports: sw.ports.list().map((p) => `${p.name}@${p.portNo === OFPP.LOCAL ? 'LOCAL' : p.portNo}`),
   });
   if (o.failMode === 'standalone') {
-    log.warn('fail-mode standalone accepted, but standalone forwarding arrives with the datapath: without a controller nothing is forwarded');
+    log.warn('fail-mode standalone: the switch fails open after three probe intervals without a controller, but standalone forwarding arrives with the datapath; until then nothing is forwarded');
+    sw.failMode.changes$.subscribe((open) => log.info(open ? 'no controller: failed open (standalone)' : 'controller back: leaving standalone'));
   }
   if (tls !== undefined) {
     sw.connmgr.setTls(tls);

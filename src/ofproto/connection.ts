@@ -154,6 +154,24 @@ export class OfConnection implements ControlParty {
     return this.negotiated;
   }
 
+  /**
+   * Backpressure, for senders that queue by themselves (packet-in.ts): true while the socket holds
+   * its high-water mark of unsent bytes or more (Node's writableNeedDrain), until 'drain'.
+   */
+  get congested(): boolean {
+    return this.socket.writableNeedDrain;
+  }
+
+  /** Bytes accepted by send() and not yet handed to the kernel (the socket's writableLength). */
+  get pendingBytes(): number {
+    return this.socket.writableLength;
+  }
+
+  /** Calls `fn` once, at the socket's next 'drain' (never after the connection has closed). */
+  onDrain(fn: () => void): void {
+    this.socket.once('drain', () => { if (this.st !== 'closed') fn(); });
+  }
+
   /** A fresh transaction id (never 0, wraps at 2^32). */
   nextXid(): number {
     this.xidCounter = this.xidCounter >= 0xffffffff ? 1 : this.xidCounter + 1;

@@ -20,15 +20,20 @@
  * - A classifier lookup reports every key bit it examined, so the datapath can cache the answer
  *   as a megaflow.
  *
+ * packet-in.ts sends PACKET_INs to the connections whose async config wants them, through a
+ * bounded queue per connection (a slow controller costs drops, never memory) with an optional rate
+ * limit; fail-mode.ts decides when a standalone switch fails open; tls.ts holds the certificates
+ * for ssl:/pssl:.
+ *
  * Not yet here (issue 4 continues): the datapath (packet-outs are validated and counted but not
- * executed; no packet-ins), TLS, TABLE_FEATURES set, fail-mode standalone forwarding,
- * the packet-in queue and rate limit, differential tests against ovs-vswitchd.
+ * executed; nothing calls sendPacketIn yet; standalone forwarding), TABLE_FEATURES set.
  */
 
 export * from './target.js';
 export * from './connection.js';
 export * from './roles.js';
 export * from './connmgr.js';
+export * from './tls.js';
 export * from './match.js';
 export * from './classifier.js';
 export * from './validate.js';
@@ -39,4 +44,6 @@ export * from './meters.js';
 export * from './ports.js';
 export * from './multipart.js';
 export * from './bundles.js';
+export * from './packet-in.js';
+export * from './fail-mode.js';
 export * from './ofproto.js';

@@ -45,6 +45,8 @@ import { MultipartAssembler, multipartReply, DEFAULT_MAX_REASSEMBLY, type GroupS
 import { PortTable, type PortSpec, type PortStatusEvent } from './ports.js';
 import { RoleManager, wants, type ControlParty } from './roles.js';
 import { validatePacketOutActions } from './validate.js';
+import { PacketInScheduler, type PacketInOptions, type PacketInRequest, type PacketInStats } from './packet-in.js';
+import { FailModeMonitor, type FailMode } from './fail-mode.js';
 
 /** The group table as the switch uses it (groups.ts's GroupTable). */
 export interface GroupTableLike extends GroupSource {
@@ -83,6 +85,10 @@ export interface OfprotoOptions {
   readonly bundles?: BundleLimits;
   readonly swVersion?: string;
   readonly log?: Logger;
+  /** Packet-in queue per connection and rate limit (packet-in.ts). */
+  readonly packetIn?: PacketInOptions;
+  /** secure (default) or standalone (fail-mode.ts). */
+  readonly failMode?: FailMode;
 }
 
 /** Something a message can be answered on: an OfConnection, or a test's fake. */
@@ -115,6 +121,10 @@ export class Ofproto {
   readonly connmgr: ConnectionManager;
   readonly counters: SwitchCounters = { flowMods: 0, packetOuts: 0, errors: 0 };
   readonly now: () => number;
+  /** Packet-ins to controllers: async masks, truncation, bounded queues, rate limit (packet-in.ts). */
+  readonly packetIns: PacketInScheduler;
+  /** Fail mode: `failMode.failOpen` / `failMode.changes$` (fail-mode.ts). */
+  readonly failMode: FailModeMonitor;
 
   private readonly log: Logger;
   /** What validation and the pipeline know about the switch. */
@@ -189,6 +199,36 @@ export class Ofproto {
       ...(opts.backoffBase !== undefined ? { backoffBase: opts.backoffBase } : {}),
     });
     this.subs.push(this.connmgr.events$.subscribe((ev) => this.onManagerEvent(ev)));
+    this.packetIns = new PacketInScheduler({ now: this.now, ...opts.packetIn });
+    this.failMode = new FailModeMonitor({
+      mode: opts.failMode ?? 'secure', now: this.now,
+      ...(opts.probeInterval !== undefined ? { probeInterval: opts.probeInterval } : {}),
+    });
+    this.subs.push(this.connmgr.events$.subscribe((ev) => {
+      if (ev.type === 'negotiated') this.failMode.controllerUp();
+      else if (ev.type === 'disconnected' && ev.conn.version !== undefined) this.failMode.controllerDown();
+    }));
+  }
+
+  /**
+   * Sends one packet to the controllers as PACKET_IN (the datapath calls this for output:CONTROLLER
+   * and table-miss flows): to every connection whose async config wants the reason, truncated to
+   * `maxLen` (from the action; OFPCML_NO_BUFFER = whole) or, without one, to the connection's
+   * miss_send_len; queued and rate limited per connection (packet-in.ts). Returns the number of
+   * connections it was sent or queued to.
+   */
+  sendPacketIn(pi: PacketInRequest): number {
+    return this.packetIns.submit(pi, this.parties());
+  }
+
+  /** Packet-in counters: sent, queue drops, rate drops, per connection and in total. */
+  packetInStats(): PacketInStats {
+    return this.packetIns.stats();
+  }
+
+  /** True while in fail-open (standalone mode, no controller for three probe intervals). */
+  get failOpen(): boolean {
+    return this.failMode.failOpen;
   }
 
   listen(target: string): Promise<Listener> {
@@ -217,6 +257,7 @@ export class Ofproto {
     if (this.closed) return;
     this.closed = true;
     if (this.expiryTimer !== undefined) clearTimeout(this.expiryTimer);
+    this.failMode.close();
     await this.connmgr.close();
     for (const s of this.subs) s.unsubscribe();
     this.ports.close();
