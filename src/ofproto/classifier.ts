@@ -20,7 +20,7 @@
  *   is only changed by synchronous calls, so a lookup sees a change entirely or not at all.
  */
 
-import { K, hashKey, hashMasked, equalMasked, equalKeys, maskWords, type FlowKey, type FlowMask } from '../packet/key.js';
+import { hashKey, hashMasked, equalMasked, equalKeys, maskWords, type FlowKey, type FlowMask } from '../packet/key.js';
 
 export interface ClsRule {
   readonly key: FlowKey;
@@ -37,6 +37,7 @@ interface Entry<R> {
 
 /** The rules of one subtable that share one masked key; `next` chains hash collisions. */
 interface Node<R> {
+  /** One of its rules' keys: only the bits under the subtable's mask are meaningful. */
   readonly key: FlowKey;
   readonly entries: Entry<R>[];
   next: Node<R> | undefined;
@@ -68,8 +69,11 @@ export class Classifier<R extends ClsRule> {
   private readonly byMask = new Map<number, Subtable<R>[]>();
   private n = 0;
   private seq = 0;
-  /** Scratch for masking a key on insert and find; never escapes. */
-  private readonly scratch = new Uint32Array(K.WORDS);
+  /**
+   * The subtable found last: a flow-mod looks its mask up twice (findExact, then insert), and
+   * flow-mods in a row often share a mask; comparing with it skips hashing all K.WORDS words.
+   */
+  private last: Subtable<R> | undefined;
 
   get size(): number {
     return this.n;
@@ -81,7 +85,8 @@ export class Classifier<R extends ClsRule> {
    */
   insert(rule: R): R | undefined {
     const st = this.subtable(rule.mask, true)!;
-    const key = this.masked(rule.key, st.mask);
+    // slot() and findNode() read the key through the subtable's mask: no masked copy needed.
+    const key = rule.key;
     const h = slot(key, st);
     let node = this.findNode(st, key, h);
     if (node !== undefined) {
@@ -97,7 +102,11 @@ export class Classifier<R extends ClsRule> {
       // none (checked above), so right here.
       es.splice(i, 0, { rule, priority: rule.priority, seq: this.seq++ });
     } else {
-      node = { key: Uint32Array.from(key), entries: [{ rule, priority: rule.priority, seq: this.seq++ }], next: st.nodes.get(h) };
+      // The node keeps the first rule's key, not a masked copy: every comparison with node.key
+      // goes through the subtable's mask (or a narrower one), under which all the node's rules
+      // agree, and a rule's key never changes. That saves allocating a K.WORDS array (a separate
+      // backing store in V8, microseconds) per new node.
+      node = { key: rule.key, entries: [{ rule, priority: rule.priority, seq: this.seq++ }], next: st.nodes.get(h) };
       st.nodes.set(h, node);
     }
     st.count++;
@@ -110,7 +119,8 @@ export class Classifier<R extends ClsRule> {
   remove(rule: R): boolean {
     const st = this.subtable(rule.mask, false);
     if (st === undefined) return false;
-    const key = this.masked(rule.key, st.mask);
+    // slot() and findNode() read the key through the subtable's mask: no masked copy needed.
+    const key = rule.key;
     const h = slot(key, st);
     let prev: Node<R> | undefined;
     for (let node = st.nodes.get(h); node !== undefined; prev = node, node = node.next) {
@@ -136,8 +146,7 @@ export class Classifier<R extends ClsRule> {
   findExact(key: FlowKey, mask: FlowMask, priority: number): R | undefined {
     const st = this.subtable(mask, false);
     if (st === undefined || !st.priorities.has(priority)) return undefined;
-    const k = this.masked(key, st.mask);
-    const node = this.findNode(st, k, slot(k, st));
+    const node = this.findNode(st, key, slot(key, st));
     if (node === undefined) return undefined;
     for (const e of node.entries) if (e.priority === priority) return e.rule;
     return undefined;
@@ -274,12 +283,6 @@ export class Classifier<R extends ClsRule> {
 
   // -------------------------------------------------------------------------------------------
 
-  private masked(key: FlowKey, mask: FlowMask): FlowKey {
-    const s = this.scratch;
-    for (let i = 0; i < K.WORDS; i++) s[i] = key[i]! & mask[i]!;
-    return s;
-  }
-
   private findNode(st: Subtable<R>, key: FlowKey, h: number): Node<R> | undefined {
     for (let node = st.nodes.get(h); node !== undefined; node = node.next) {
       if (equalMasked(key, node.key, st.mask, st.words)) return node;
@@ -288,9 +291,18 @@ export class Classifier<R extends ClsRule> {
   }
 
   private subtable(mask: FlowMask, create: boolean): Subtable<R> | undefined {
+    const last = this.last;
+    if (last !== undefined && (last.mask === mask || equalKeys(last.mask, mask))) return last;
     const h = hashKey(mask);
     const chain = this.byMask.get(h);
-    if (chain !== undefined) for (const st of chain) if (equalKeys(st.mask, mask)) return st;
+    if (chain !== undefined) {
+      for (const st of chain) {
+        if (equalKeys(st.mask, mask)) {
+          this.last = st;
+          return st;
+        }
+      }
+    }
     if (!create) return undefined;
     const copy = Uint32Array.from(mask);
     const st: Subtable<R> = {
@@ -300,10 +312,12 @@ export class Classifier<R extends ClsRule> {
     if (chain !== undefined) chain.push(st);
     else this.byMask.set(h, [st]);
     this.order.push(st); // maxPriority -1: the end is its sorted place until a rule arrives
+    this.last = st;
     return st;
   }
 
   private dropSubtable(st: Subtable<R>): void {
+    if (this.last === st) this.last = undefined;
     const chain = this.byMask.get(st.maskHash)!;
     if (chain.length === 1) this.byMask.delete(st.maskHash);
     else chain.splice(chain.indexOf(st), 1);

@@ -147,9 +147,9 @@ const WORDS_OF: Readonly<Record<OxmKind, number>> = { u8: 1, u16: 1, u24: 1, u32
  * takes none, or a malformed mask → BAD_MASK; value bits outside the mask → BAD_WILDCARDS; two
  * fields on the same key bits (the same field twice, or tcp_src with udp_src) → DUP_FIELD.
  */
-export function compileMatch(match: readonly Oxm[]): CompiledMatch | ErrorPair {
-  const key = new Uint32Array(K.WORDS);
-  const mask = new Uint32Array(K.WORDS);
+function compileInto(match: readonly Oxm[], key: Uint32Array, mask: Uint32Array): ErrorPair | undefined {
+  key.fill(0);
+  mask.fill(0);
   for (let n = 0; n < match.length; n++) {
     const x = match[n]!;
     if (!isBasic(x)) return BM.BAD_FIELD!;
@@ -187,7 +187,41 @@ export function compileMatch(match: readonly Oxm[]): CompiledMatch | ErrorPair {
       key[w] = (key[w]! | (v << s.shift)) >>> 0;
     }
   }
+  return undefined;
+}
+
+// The match being compiled goes here first: a key or mask of K.WORDS words is too large for V8 to
+// keep inside the heap, so each `new Uint32Array(K.WORDS)` allocates a separate backing store (a
+// malloc plus GC bookkeeping, microseconds). Errors and matchError() then allocate nothing, and a
+// compiled match costs one backing store shared by its key and its mask.
+const scratchKey = new Uint32Array(K.WORDS);
+const scratchMask = new Uint32Array(K.WORDS);
+const PAIR_BYTES = 2 * K.WORDS * Uint32Array.BYTES_PER_ELEMENT;
+// Compiled matches are carved out of buffers of a few pairs, which spreads the backing store's
+// cost over them. A buffer lives as long as any of its matches (a rule's, or a transient one
+// of a DELETE or a stats request), so at worst it holds SLAB_PAIRS times a match's bytes.
+const SLAB_PAIRS = 4;
+let slab = new ArrayBuffer(SLAB_PAIRS * PAIR_BYTES);
+let slabUsed = 0;
+
+export function compileMatch(match: readonly Oxm[]): CompiledMatch | ErrorPair {
+  const err = compileInto(match, scratchKey, scratchMask);
+  if (err !== undefined) return err;
+  if (slabUsed === SLAB_PAIRS) {
+    slab = new ArrayBuffer(SLAB_PAIRS * PAIR_BYTES);
+    slabUsed = 0;
+  }
+  const at = PAIR_BYTES * slabUsed++;
+  const key = new Uint32Array(slab, at, K.WORDS);
+  const mask = new Uint32Array(slab, at + PAIR_BYTES / 2, K.WORDS);
+  key.set(scratchKey);
+  mask.set(scratchMask);
   return { key, mask };
+}
+
+/** The error compileMatch would return for `match`, without building the key and mask. */
+export function matchError(match: readonly Oxm[]): ErrorPair | undefined {
+  return compileInto(match, scratchKey, scratchMask);
 }
 
 /** True when compileMatch gave an error rather than a match. */

@@ -56,7 +56,7 @@ import {
   OFPAT, OFPFC, OFPFF, OFPIT, OFPP, OFPTT, OFPXMT, OFPET, OFPT, OFP_VERSION, ONF_EXPERIMENTER_ID, isBasic, checkPrerequisites,
   type Action, type Instruction, type FlowMod, type Oxm, type OxmBasic, type ErrorMsg, type ErrorExperimenterMsg,
 } from '../openflow/index.js';
-import { compileMatch, isMatchError, type CompiledMatch } from './match.js';
+import { compileMatch, isMatchError, matchError, type CompiledMatch } from './match.js';
 
 /** What validation needs to know about the switch. */
 export interface ValidationEnv {
@@ -341,9 +341,9 @@ function checkSetField(x: Oxm, state: State | undefined): ErrorPair | undefined 
   if (!isBasic(x) || OXM_FIELDS[x.field] === undefined) return BA.BAD_SET_TYPE!;
   const f = x.field;
   if (READ_ONLY.has(f) || x.mask !== undefined) return BA.BAD_SET_ARGUMENT!;
-  // The value must be one a match could hold: compileMatch checks form and width exactly as the
-  // match path does (a one-field compile allocates two small arrays; set-fields are rare enough).
-  if (isMatchError(compileMatch([x]))) return BA.BAD_SET_ARGUMENT!;
+  // The value must be one a match could hold: the match compiler checks form and width exactly as
+  // the match path does (matchError builds no key or mask).
+  if (matchError([x]) !== undefined) return BA.BAD_SET_ARGUMENT!;
   if (f === X.VLAN_VID && ((x.value as number) & 0x1000) === 0) return BA.BAD_SET_ARGUMENT!;
   if (state !== undefined) {
     if (!prereqsMet(f, state)) return BA.MATCH_INCONSISTENT!;
