@@ -6,7 +6,7 @@
  */
 
 import test from 'ava';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { createConnection } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -14,41 +14,14 @@ import { firstValueFrom, filter } from 'rxjs';
 import { OFPT, OFPRR, type Message, type FlowRemoved } from '../src/openflow/index.js';
 import { OfConnection } from '../src/ofproto/connection.js';
 import { findTool, requireTool } from './peers/peers.js';
+import { startSwitch, type SwitchProcess } from './switch-process.js';
 
 const bin = fileURLToPath(new URL('../../bin/ofswitch.js', import.meta.url));
 
-interface Switch {
-  readonly proc: ChildProcess;
-  readonly port: number;
-  readonly stderr: () => string;
-  readonly exited: Promise<number | null>;
-}
-
-/** Spawns `ofswitch start` and waits for its "listening on ptcp:PORT:127.0.0.1" line. */
-async function startSwitch(args: readonly string[]): Promise<Switch> {
-  const proc = spawn(process.execPath, [bin, 'start', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  let err = '';
-  proc.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
-  const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
-  const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no listening line within 10 s; stderr:\n${err}`)), 10_000);
-    proc.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-      const m = /^listening on ptcp:(\d+):127\.0\.0\.1$/m.exec(out);
-      if (m !== null) {
-        clearTimeout(timer);
-        resolve(Number(m[1]));
-      }
-    });
-    void exited.then((code) => { clearTimeout(timer); reject(new Error(`exited with ${code} before listening; stderr:\n${err}`)); });
-  });
-  return { proc, port, stderr: () => err, exited };
-}
 
 interface OfctlResult { readonly status: number | null; readonly out: string; readonly err: string }
 
-let sw: Switch;
+let sw: SwitchProcess;
 let ovsOfctl: string;
 
 function ofctl(args: readonly string[], input?: string): OfctlResult {

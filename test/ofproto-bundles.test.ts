@@ -7,9 +7,8 @@
  */
 
 import test from 'ava';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { createConnection } from 'node:net';
-import { fileURLToPath } from 'node:url';
 import { setTimeout as delay } from 'node:timers/promises';
 import { firstValueFrom, filter } from 'rxjs';
 import {
@@ -24,6 +23,7 @@ import { BFC, BundleManager, ONFBFC, type Bundled } from '../src/ofproto/bundles
 import { initialControlState, type ControlParty } from '../src/ofproto/roles.js';
 import { flowMod, applyActions, output, group, ethType, X } from './ofproto-helpers.js';
 import { findTool, requireTool } from './peers/peers.js';
+import { startSwitch, type SwitchProcess } from './switch-process.js';
 
 // ---------------------------------------------------------------------------------------------
 // In-process switch and a recording controller
@@ -504,32 +504,9 @@ test('over TCP: replies, then the commit, then the barrier reply; ONF errors on 
 // ovs-ofctl --bundle and a raw client against `ofswitch start`
 // ---------------------------------------------------------------------------------------------
 
-const bin = fileURLToPath(new URL('../../bin/ofswitch.js', import.meta.url));
 
-interface Switch { readonly proc: ChildProcess; readonly port: number; readonly exited: Promise<number | null> }
 
-async function startSwitch(args: readonly string[]): Promise<Switch> {
-  const proc = spawn(process.execPath, [bin, 'start', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  let err = '';
-  proc.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
-  const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
-  const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no listening line within 10 s; stderr:\n${err}`)), 10_000);
-    proc.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-      const m = /^listening on ptcp:(\d+):127\.0\.0\.1$/m.exec(out);
-      if (m !== null) {
-        clearTimeout(timer);
-        resolve(Number(m[1]));
-      }
-    });
-    void exited.then((code) => { clearTimeout(timer); reject(new Error(`exited with ${code} before listening; stderr:\n${err}`)); });
-  });
-  return { proc, port, exited };
-}
-
-let sw: Switch | undefined;
+let sw: SwitchProcess | undefined;
 let ovsOfctl = '';
 
 function ofctl(args: readonly string[], input?: string): { status: number | null; out: string; err: string } {

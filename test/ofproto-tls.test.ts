@@ -15,11 +15,10 @@
  */
 
 import test from 'ava';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { connect as tlsConnect, createServer as createTlsServer, type SecureVersion, type Server, type TLSSocket } from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -29,8 +28,8 @@ import { ConnectionManager, type ManagerEvent } from '../src/ofproto/connmgr.js'
 import { loadTlsFiles, type TlsConfig } from '../src/ofproto/tls.js';
 import { start, type Io } from '../src/cli/main.js';
 import { findTool, requireTool } from './peers/peers.js';
+import { startSwitch } from './switch-process.js';
 
-const bin = fileURLToPath(new URL('../../bin/ofswitch.js', import.meta.url));
 
 // ---------------------------------------------------------------------------------------------
 // A throwaway PKI
@@ -151,34 +150,12 @@ const noHandler = (): void => undefined;
 // ---------------------------------------------------------------------------------------------
 // ofswitch start --listen pssl:0 with ovs-ofctl
 
-interface Switch { readonly proc: ChildProcess; readonly port: number; readonly stderr: () => string; readonly exited: Promise<number | null> }
-
-async function startSwitch(args: readonly string[]): Promise<Switch> {
-  const proc = spawn(process.execPath, [bin, 'start', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  let err = '';
-  proc.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
-  const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
-  const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no listening line within 10 s; stderr:\n${err}`)), 10_000);
-    proc.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-      const m = /^listening on pssl:(\d+):127\.0\.0\.1$/m.exec(out);
-      if (m !== null) {
-        clearTimeout(timer);
-        resolve(Number(m[1]));
-      }
-    });
-    void exited.then((code) => { clearTimeout(timer); reject(new Error(`exited with ${code} before listening; stderr:\n${err}`)); });
-  });
-  return { proc, port, stderr: () => err, exited };
-}
 
 test('ofswitch start --listen pssl:0 serves ovs-ofctl over mutual TLS and refuses a rogue certificate', async (t) => {
   const sw = await startSwitch([
     '--listen', 'pssl:0', '--dpid', '00000000000000ab', '--port', 'p1@1', '--probe-interval', '0',
     '--private-key', f('switch.key'), '--certificate', f('switch.crt'), '--ca-cert', f('ca.crt'),
-  ]);
+  ], 'pssl');
   try {
     const target = `ssl:127.0.0.1:${sw.port}`;
     const good = await ofctl([...ofctlTls('ctl.key', 'ctl.crt', 'ca.crt'), 'show', target]);

@@ -32,53 +32,26 @@
  */
 
 import test, { type ExecutionContext } from 'ava';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { createConnection } from 'node:net';
-import { fileURLToPath } from 'node:url';
 import { firstValueFrom, filter } from 'rxjs';
 import { OFPT, OFPFC, OFPIT, OFPAT, OFPP, OFPXMT, errorName, type Message, type Action, type Instruction, type Oxm } from '../src/openflow/index.js';
 import { OfConnection } from '../src/ofproto/connection.js';
 import { findTool, requireTool } from './peers/peers.js';
 import { startOvsSwitch, type OvsSwitch } from './peers/ovs-switch.js';
+import { startSwitch, type SwitchProcess } from './switch-process.js';
 
-const bin = fileURLToPath(new URL('../../bin/ofswitch.js', import.meta.url));
 
-interface Ours {
-  readonly proc: ChildProcess;
-  readonly port: number;
-  readonly exited: Promise<number | null>;
-}
-
-async function startOurs(args: readonly string[]): Promise<Ours> {
-  const proc = spawn(process.execPath, [bin, 'start', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  let err = '';
-  proc.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
-  const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
-  const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`ofswitch: no listening line within 10 s; stderr:\n${err}`)), 10_000);
-    proc.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-      const m = /^listening on ptcp:(\d+):127\.0\.0\.1$/m.exec(out);
-      if (m !== null) {
-        clearTimeout(timer);
-        resolve(Number(m[1]));
-      }
-    });
-    void exited.then((code) => { clearTimeout(timer); reject(new Error(`ofswitch exited with ${code}; stderr:\n${err}`)); });
-  });
-  return { proc, port, exited };
-}
 
 let ovs: OvsSwitch;
-let ours: Ours;
+let ours: SwitchProcess;
 let ovsOfctl: string;
 
 test.before(async () => {
   requireTool('ovs-ofctl');
   ovsOfctl = findTool('ovs-ofctl')!;
   ovs = await startOvsSwitch({ ports: 3, dpid: '0000000000000001' });
-  ours = await startOurs([
+  ours = await startSwitch([
     '--bridge', ovs.bridge, '--dpid', '0x1', '--listen', 'ptcp:0',
     '--port', 'p1@1', '--port', 'p2@2', '--port', 'p3@3', '--log-level', 'warn',
   ]);

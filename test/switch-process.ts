@@ -1,0 +1,40 @@
+/**
+ * Runs the real `ofswitch start` binary for tests: spawn it, wait for the line that says where it
+ * listens, and hand back the port, its stderr so far, and a promise of its exit code. Tests stop
+ * it by PID (proc.kill) and await `exited`.
+ */
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+export const OFSWITCH_BIN = fileURLToPath(new URL('../../bin/ofswitch.js', import.meta.url));
+
+export interface SwitchProcess {
+  readonly proc: ChildProcess;
+  readonly port: number;
+  readonly stderr: () => string;
+  readonly exited: Promise<number | null>;
+}
+
+/** Spawns `ofswitch start ARGS` and waits (10 s at most) for "listening on SCHEME:PORT:127.0.0.1". */
+export async function startSwitch(args: readonly string[], scheme: 'ptcp' | 'pssl' = 'ptcp'): Promise<SwitchProcess> {
+  const proc = spawn(process.execPath, [OFSWITCH_BIN, 'start', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  proc.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
+  const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
+  const listening = new RegExp(`^listening on ${scheme}:(\\d+):127\\.0\\.0\\.1$`, 'm');
+  const port = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`ofswitch: no listening line within 10 s; stderr:\n${err}`)), 10_000);
+    proc.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = listening.exec(out);
+      if (m !== null) {
+        clearTimeout(timer);
+        resolve(Number(m[1]));
+      }
+    });
+    void exited.then((code) => { clearTimeout(timer); reject(new Error(`ofswitch exited with ${code} before listening; stderr:\n${err}`)); });
+  });
+  return { proc, port, stderr: () => err, exited };
+}
