@@ -14,23 +14,18 @@ import { firstValueFrom, filter } from 'rxjs';
 import { OFPT, OFPRR, type Message, type FlowRemoved } from '../src/openflow/index.js';
 import { OfConnection } from '../src/ofproto/connection.js';
 import { findTool, requireTool } from './peers/peers.js';
-import { startSwitch, type SwitchProcess } from './switch-process.js';
+import { startSwitch, ofctlAt, type SwitchProcess, type OfctlResult } from './switch-process.js';
 
 const bin = fileURLToPath(new URL('../../bin/ofswitch.js', import.meta.url));
 
 
-interface OfctlResult { readonly status: number | null; readonly out: string; readonly err: string }
 
 let sw: SwitchProcess;
 let ovsOfctl: string;
 
+/** ovs-ofctl against the switch under test. */
 function ofctl(args: readonly string[], input?: string): OfctlResult {
-  const opts = args.filter((a) => a.startsWith('--'));
-  const [cmd, ...rest] = args.filter((a) => !a.startsWith('--'));
-  const r = spawnSync(ovsOfctl, ['-O', 'OpenFlow13', ...opts, cmd!, `tcp:127.0.0.1:${sw.port}`, ...rest], {
-    encoding: 'utf8', timeout: 15_000, ...(input !== undefined ? { input } : {}),
-  });
-  return { status: r.status, out: r.stdout, err: r.stderr };
+  return ofctlAt(ovsOfctl, sw.port, args, input, 15_000);
 }
 
 /** Runs ovs-ofctl and fails the test unless it succeeds; returns its stdout. */

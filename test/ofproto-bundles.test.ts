@@ -23,7 +23,7 @@ import { BFC, BundleManager, ONFBFC, type Bundled } from '../src/ofproto/bundles
 import { initialControlState, type ControlParty } from '../src/ofproto/roles.js';
 import { flowMod, applyActions, output, group, ethType, X } from './ofproto-helpers.js';
 import { findTool, requireTool } from './peers/peers.js';
-import { startSwitch, type SwitchProcess } from './switch-process.js';
+import { startSwitch, ofctlAt, type SwitchProcess, type OfctlResult } from './switch-process.js';
 
 // ---------------------------------------------------------------------------------------------
 // In-process switch and a recording controller
@@ -509,13 +509,9 @@ test('over TCP: replies, then the commit, then the barrier reply; ONF errors on 
 let sw: SwitchProcess | undefined;
 let ovsOfctl = '';
 
-function ofctl(args: readonly string[], input?: string): { status: number | null; out: string; err: string } {
-  const opts = args.filter((a) => a.startsWith('--'));
-  const [cmd, ...rest] = args.filter((a) => !a.startsWith('--'));
-  const r = spawnSync(ovsOfctl, ['-O', 'OpenFlow13', ...opts, cmd!, `tcp:127.0.0.1:${sw!.port}`, ...rest], {
-    encoding: 'utf8', timeout: 20_000, ...(input !== undefined ? { input } : {}),
-  });
-  return { status: r.status, out: r.stdout, err: r.stderr };
+
+function ofctl(args: readonly string[], input?: string): OfctlResult {
+  return ofctlAt(ovsOfctl, sw!.port, args, input);
 }
 
 function ok(t: { fail(m: string): void }, args: readonly string[], input?: string): string {

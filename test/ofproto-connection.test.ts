@@ -20,8 +20,8 @@ import {
 } from '../src/openflow/index.js';
 import { OfConnection, type MessageHandler } from '../src/ofproto/connection.js';
 import { ConnectionManager, type ManagerEvent } from '../src/ofproto/connmgr.js';
-import { findTool, requireTool } from './peers/peers.js';
 import { ONF_DUP_INST } from '../src/ofproto/validate.js';
+import { runOvsOfctl as ofctl } from './peers/peers.js';
 
 // ---------------------------------------------------------------------------------------------
 // A test switch: just enough for ovs-ofctl probe/ping/show (the real switch handler is the lead's).
@@ -79,19 +79,6 @@ async function startManager(opts: { probeInterval?: number; handler?: MessageHan
   return { mgr, events, listener: l, port: l.port ?? 0 };
 }
 
-function ofctl(args: string[], timeoutMs = 15_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  requireTool('ovs-ofctl');
-  return new Promise((resolve, reject) => {
-    const child = spawn(findTool('ovs-ofctl')!, ['-O', 'OpenFlow13', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    const timer = setTimeout(() => { if (child.pid !== undefined) process.kill(child.pid, 'SIGKILL'); }, timeoutMs);
-    child.once('error', reject);
-    child.once('close', (code) => { clearTimeout(timer); resolve({ code, stdout, stderr }); });
-  });
-}
 
 // ---------------------------------------------------------------------------------------------
 // A raw peer: bytes out, frames in, nothing interpreted.

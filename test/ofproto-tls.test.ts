@@ -15,7 +15,7 @@
  */
 
 import test from 'ava';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -29,6 +29,7 @@ import { loadTlsFiles, type TlsConfig } from '../src/ofproto/tls.js';
 import { start, type Io } from '../src/cli/main.js';
 import { findTool, requireTool } from './peers/peers.js';
 import { startSwitch } from './switch-process.js';
+import { runOvsOfctl as ofctl } from './peers/peers.js';
 
 
 // ---------------------------------------------------------------------------------------------
@@ -86,18 +87,6 @@ test.after.always(() => {
 // ---------------------------------------------------------------------------------------------
 // Peers
 
-function ofctl(args: readonly string[], timeoutMs = 15_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(findTool('ovs-ofctl')!, ['-O', 'OpenFlow13', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    const timer = setTimeout(() => { if (child.pid !== undefined) process.kill(child.pid, 'SIGKILL'); }, timeoutMs);
-    child.once('error', reject);
-    child.once('close', (code) => { clearTimeout(timer); resolve({ code, stdout, stderr }); });
-  });
-}
 
 /** ovs-ofctl's TLS options for a key/cert/CA triple in the temp dir. */
 const ofctlTls = (key: string, cert: string, ca: string): string[] =>

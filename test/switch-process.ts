@@ -4,7 +4,7 @@
  * it by PID (proc.kill) and await `exited`.
  */
 
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 export const OFSWITCH_BIN = fileURLToPath(new URL('../../bin/ofswitch.js', import.meta.url));
@@ -37,4 +37,23 @@ export async function startSwitch(args: readonly string[], scheme: 'ptcp' | 'pss
     void exited.then((code) => { clearTimeout(timer); reject(new Error(`ofswitch exited with ${code} before listening; stderr:\n${err}`)); });
   });
   return { proc, port, stderr: () => err, exited };
+}
+
+export interface OfctlResult {
+  readonly status: number | null;
+  readonly out: string;
+  readonly err: string;
+}
+
+/**
+ * Runs `ovs-ofctl -O OpenFlow13 [--options] CMD tcp:127.0.0.1:PORT [ARGS]` against a switch
+ * process (options in `args` go before the command, as ovs-ofctl wants them).
+ */
+export function ofctlAt(ovsOfctl: string, port: number, args: readonly string[], input?: string, timeoutMs = 20_000): OfctlResult {
+  const opts = args.filter((a) => a.startsWith('--'));
+  const [cmd, ...rest] = args.filter((a) => !a.startsWith('--'));
+  const r = spawnSync(ovsOfctl, ['-O', 'OpenFlow13', ...opts, cmd!, `tcp:127.0.0.1:${port}`, ...rest], {
+    encoding: 'utf8', timeout: timeoutMs, ...(input !== undefined ? { input } : {}),
+  });
+  return { status: r.status, out: r.stdout, err: r.stderr };
 }

@@ -39,7 +39,7 @@ import { OFPE } from '../../proto/errors.js';
 import type { ErrorPair } from '../../proto/schema.js';
 import {
   OFPFC, OFPFF, OFPG, OFPIT, OFPAT, OFPP, OFPRR, OFPTT, OFPT, OFP_VERSION, checkPrerequisites,
-  type FlowMod, type FlowRemoved, type FlowStats, type TableStats, type Instruction, type Oxm,
+  type FlowMod, type FlowRemoved, type FlowStats, type TableStats, type Instruction, type Oxm, type MultipartRequestFlow,
 } from '../openflow/index.js';
 import type { FlowKey, FlowMask } from '../packet/key.js';
 import { Classifier, type ClsRule } from './classifier.js';
@@ -87,14 +87,8 @@ export interface FlowModResult {
   readonly modified: readonly Rule[];
 }
 
-export interface FlowStatsRequest {
-  readonly tableId: number;
-  readonly outPort: number;
-  readonly outGroup: number;
-  readonly cookie: bigint;
-  readonly cookieMask: bigint;
-  readonly match: readonly Oxm[];
-}
+/** The selection fields of a FLOW or AGGREGATE multipart request. */
+export type FlowStatsRequest = Pick<MultipartRequestFlow, 'tableId' | 'outPort' | 'outGroup' | 'cookie' | 'cookieMask' | 'match'>;
 
 export interface AggregateResult {
   readonly packetCount: bigint;

@@ -1317,3 +1317,21 @@ export const OVS_OFCTL_CASES: OvsOfctlCase[] = [
 
 /** The cases whose messages use only the OpenFlow 1.3 specification. */
 export const OVS_OFCTL_STANDARD_CASES: OvsOfctlCase[] = OVS_OFCTL_CASES.filter((c) => c.ext === undefined);
+
+/**
+ * Runs `ovs-ofctl -O OpenFlow13 ARGS` asynchronously (the switch under test may live in this same
+ * process, so the event loop must keep running); SIGKILL by PID after `timeoutMs`.
+ */
+export function runOvsOfctl(args: readonly string[], timeoutMs = 15_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  requireTool('ovs-ofctl');
+  return new Promise((resolve, reject) => {
+    const child = spawn(findTool('ovs-ofctl')!, ['-O', 'OpenFlow13', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const timer = setTimeout(() => { if (child.pid !== undefined) process.kill(child.pid, 'SIGKILL'); }, timeoutMs);
+    child.once('error', reject);
+    child.once('close', (code) => { clearTimeout(timer); resolve({ code, stdout, stderr }); });
+  });
+}
