@@ -21,6 +21,7 @@
  */
 
 import { hashKey, hashMasked, equalMasked, equalKeys, maskWords, type FlowKey, type FlowMask } from '../packet/key.js';
+import { heapPush, heapPop } from '../common/heap.js';
 
 export interface ClsRule {
   readonly key: FlowKey;
@@ -328,11 +329,11 @@ export class Classifier<R extends ClsRule> {
     const c = st.priorities.get(p) ?? 0;
     st.priorities.set(p, c + 1);
     if (c === 0) {
-      heapPush(st.heap, p);
+      heapPush(st.heap, p, higher);
       // Stale entries pile up when priorities come and go below the top; rebuild now and then.
       if (st.heap.length > 2 * st.priorities.size + 32) {
         st.heap.length = 0;
-        for (const q of st.priorities.keys()) heapPush(st.heap, q);
+        for (const q of st.priorities.keys()) heapPush(st.heap, q, higher);
       }
     }
     if (p > st.maxPriority) {
@@ -350,7 +351,7 @@ export class Classifier<R extends ClsRule> {
     st.priorities.delete(p);
     if (p !== st.maxPriority) return;
     const heap = st.heap;
-    while (heap.length > 0 && !st.priorities.has(heap[0]!)) heapPop(heap);
+    while (heap.length > 0 && !st.priorities.has(heap[0]!)) heapPop(heap, higher);
     st.maxPriority = heap.length > 0 ? heap[0]! : -1;
     this.reposition(st);
   }
@@ -381,30 +382,5 @@ function slot<R>(key: FlowKey, st: Subtable<R>): number {
   return hashMasked(key, st.mask, st.words) & SMI;
 }
 
-function heapPush(h: number[], v: number): void {
-  let i = h.length;
-  h.push(v);
-  while (i > 0) {
-    const parent = (i - 1) >> 1;
-    if (h[parent]! >= v) break;
-    h[i] = h[parent]!;
-    i = parent;
-  }
-  h[i] = v;
-}
-
-function heapPop(h: number[]): void {
-  const last = h.pop()!;
-  if (h.length === 0) return;
-  let i = 0;
-  for (;;) {
-    const l = 2 * i + 1;
-    if (l >= h.length) break;
-    const r = l + 1;
-    const c = r < h.length && h[r]! > h[l]! ? r : l;
-    if (h[c]! <= last) break;
-    h[i] = h[c]!;
-    i = c;
-  }
-  h[i] = last;
-}
+/** Priorities come out highest first. */
+const higher = (a: number, b: number): boolean => a > b;

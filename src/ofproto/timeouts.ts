@@ -17,6 +17,7 @@
  */
 
 import { OFPRR } from '../openflow/index.js';
+import { heapPush, heapPop } from '../common/heap.js';
 
 /** What the queue needs from a rule (the Rule of flow-table.ts has these). */
 export interface TimedRule {
@@ -120,38 +121,12 @@ export class ExpiryQueue<R extends TimedRule> {
 
   // -------------------------------------------------------------------------------------------
 
-  private less(a: Entry<R>, b: Entry<R>): boolean {
-    return a.at < b.at || (a.at === b.at && a.seq < b.seq);
-  }
-
   private push(e: Entry<R>): void {
-    const h = this.heap;
-    let i = h.length;
-    h.push(e);
-    while (i > 0) {
-      const p = (i - 1) >> 1;
-      if (!this.less(e, h[p]!)) break;
-      h[i] = h[p]!;
-      i = p;
-    }
-    h[i] = e;
+    heapPush(this.heap, e, earlier);
   }
 
   private pop(): void {
-    const h = this.heap;
-    const last = h.pop()!;
-    if (h.length === 0) return;
-    let i = 0;
-    for (;;) {
-      const l = 2 * i + 1;
-      if (l >= h.length) break;
-      const r = l + 1;
-      const c = r < h.length && this.less(h[r]!, h[l]!) ? r : l;
-      if (!this.less(h[c]!, last)) break;
-      h[i] = h[c]!;
-      i = c;
-    }
-    h[i] = last;
+    heapPop(this.heap, earlier);
   }
 
   private rebuild(): void {
@@ -159,4 +134,9 @@ export class ExpiryQueue<R extends TimedRule> {
     this.heap.length = 0;
     for (const e of entries) this.push(e);
   }
+}
+
+/** Deadlines come out earliest first; ties in the order they were queued. */
+function earlier<R>(a: Entry<R>, b: Entry<R>): boolean {
+  return a.at < b.at || (a.at === b.at && a.seq < b.seq);
 }
