@@ -12,7 +12,7 @@
 import { OFPXMT as X } from '../proto/constants.js';
 import type { Oxm } from '../src/openflow/index.js';
 import { Classifier, type ClsRule } from '../src/ofproto/classifier.js';
-import { compileMatch, isMatchError } from '../src/ofproto/match.js';
+import { compileMatch, isMatchError } from '../src/xlate/match.js';
 import { K, newKey, hashKey, equalKeys, equalMasked, type FlowKey } from '../src/packet/key.js';
 import { measure, fmtRate } from './harness.js';
 

@@ -10,7 +10,7 @@ import fc from 'fast-check';
 import { OFPXMT } from '../proto/constants.js';
 import { K, newKey, equalKeys, equalMasked, type FlowKey, type FlowMask } from '../src/packet/index.js';
 import { Classifier, type ClsRule } from '../src/ofproto/classifier.js';
-import { compileMatch, isMatchError } from '../src/ofproto/match.js';
+import { compileMatch, isMatchError } from '../src/xlate/match.js';
 import type { Oxm } from '../src/openflow/index.js';
 
 interface TRule extends ClsRule {

@@ -14,7 +14,7 @@ import {
   Pipeline, isError, wantsFlowRemoved, flowRemovedMessage, flowStatsEntry, duration,
   type FlowModResult, type Rule, type FlowStatsRequest,
 } from '../src/ofproto/flow-table.js';
-import { compileMatch, isMatchError } from '../src/ofproto/match.js';
+import { compileMatch, isMatchError } from '../src/xlate/match.js';
 import type { ErrorPair } from '../proto/schema.js';
 import { OVS_OFCTL_STANDARD_CASES, captureOvsOfctl, requireTool } from './peers/peers.js';
 import {

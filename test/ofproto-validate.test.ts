@@ -9,7 +9,7 @@ import {
   type Action, type FlowMod, type Instruction,
 } from '../src/openflow/index.js';
 import { validateFlowMod, validatePacketOutActions, ofpErrorMessage, ONF_DUP_INST } from '../src/ofproto/validate.js';
-import { isMatchError } from '../src/ofproto/match.js';
+import { isMatchError } from '../src/xlate/match.js';
 import {
   fakeEnv, flowMod, applyActions, writeActions, clearActions, gotoTable, meter, output, group, setField, pushVlan,
   pushMpls, popMpls, pushPbb, bare, X, ethType, inPort, ip4,

@@ -43,7 +43,7 @@ import {
 } from '../openflow/index.js';
 import type { FlowKey, FlowMask } from '../packet/key.js';
 import { Classifier, type ClsRule } from './classifier.js';
-import { compileMatch, isMatchError, type CompiledMatch } from './match.js';
+import { compileMatch, isMatchError, type CompiledMatch } from '../xlate/match.js';
 import { ExpiryQueue } from './timeouts.js';
 import { validateFlowMod, type ValidationEnv } from './validate.js';
 

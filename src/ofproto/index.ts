@@ -34,7 +34,7 @@ export * from './connection.js';
 export * from './roles.js';
 export * from './connmgr.js';
 export * from './tls.js';
-export * from './match.js';
+export * from '../xlate/match.js';
 export * from './classifier.js';
 export * from './validate.js';
 export * from './flow-table.js';

@@ -56,7 +56,7 @@ import {
   OFPAT, OFPFC, OFPFF, OFPIT, OFPP, OFPTT, OFPXMT, OFPET, OFPT, OFP_VERSION, ONF_EXPERIMENTER_ID, isBasic, checkPrerequisites,
   type Action, type Instruction, type FlowMod, type Oxm, type OxmBasic, type ErrorMsg, type ErrorExperimenterMsg,
 } from '../openflow/index.js';
-import { compileMatch, isMatchError, matchError, type CompiledMatch } from './match.js';
+import { compileMatch, isMatchError, matchError, type CompiledMatch } from '../xlate/match.js';
 
 /** What validation needs to know about the switch. */
 export interface ValidationEnv {

@@ -13,7 +13,7 @@ import { OFPE } from '../proto/errors.js';
 import { OXM_FIELDS, type OxmKind } from '../proto/oxm.js';
 import { checkPrerequisites, type Oxm, type OxmValue, type OxmBasic } from '../src/openflow/index.js';
 import { K, newKey, equalMasked, equalKeys, extract, buildPacket, Offsets, type FlowKey, type PacketDesc, type Ipv6Ext } from '../src/packet/index.js';
-import { compileMatch, matchFromKey, isMatchError, type CompiledMatch } from '../src/ofproto/match.js';
+import { compileMatch, matchFromKey, isMatchError, type CompiledMatch } from '../src/xlate/match.js';
 
 const X = OFPXMT;
 const BM = OFPE.BAD_MATCH!;
