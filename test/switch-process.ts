@@ -5,6 +5,9 @@
  */
 
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const OFSWITCH_BIN = fileURLToPath(new URL('../../bin/ofswitch.js', import.meta.url));
@@ -14,11 +17,17 @@ export interface SwitchProcess {
   readonly port: number;
   readonly stderr: () => string;
   readonly exited: Promise<number | null>;
+  /** The control socket's path (a private one unless the test gave --socket). */
+  readonly socket: string;
 }
 
 /** Spawns `ofswitch start ARGS` and waits (10 s at most) for "listening on SCHEME:PORT:127.0.0.1". */
 export async function startSwitch(args: readonly string[], scheme: 'ptcp' | 'pssl' = 'ptcp'): Promise<SwitchProcess> {
-  const proc = spawn(process.execPath, [OFSWITCH_BIN, 'start', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  // A private control socket, so that test switches never touch the machine's default one.
+  const given = args.indexOf('--socket');
+  const socket = given >= 0 ? args[given + 1]! : join(mkdtempSync(join(tmpdir(), 'ofswitch-test-')), 'ctl');
+  const full = given >= 0 ? args : [...args, '--socket', socket];
+  const proc = spawn(process.execPath, [OFSWITCH_BIN, 'start', ...full], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
   proc.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
@@ -36,7 +45,7 @@ export async function startSwitch(args: readonly string[], scheme: 'ptcp' | 'pss
     });
     void exited.then((code) => { clearTimeout(timer); reject(new Error(`ofswitch exited with ${code} before listening; stderr:\n${err}`)); });
   });
-  return { proc, port, stderr: () => err, exited };
+  return { proc, port, stderr: () => err, exited, socket };
 }
 
 export interface OfctlResult {

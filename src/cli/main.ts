@@ -6,7 +6,9 @@
 import { readFileSync } from 'node:fs';
 import { decode, encode, fromJson, toJson, formatMessage, formatError, fromHex, toHex, OFPP } from '../openflow/index.js';
 import { configureLogging, isLogLevel, logger, LOG_LEVELS, type LogFormat, type LogLevel } from '../common/log.js';
-import { Ofproto, dpidFor } from '../ofproto/ofproto.js';
+import { dpidFor } from '../ofproto/ofproto.js';
+import { buildSwitch, type RunningSwitch } from './switch.js';
+import { defaultSocketPath, sendCommand } from './ctl.js';
 import type { PortSpec } from '../ofproto/ports.js';
 import { formatTarget, isPassive, parseTarget, type Target } from '../ofproto/target.js';
 import { loadTlsFiles, type TlsFiles } from '../ofproto/tls.js';
@@ -41,20 +43,32 @@ Switch:
     --certificate FILE       PEM certificate for that key, presented to controllers
     --ca-cert FILE           PEM CA certificate: a controller's certificate must be signed by it
                              (both sides verify each other; host names are not checked, as in OVS)
-    --port NAME[@OFPORT][,type=dummy]
-                             add a port, with the OpenFlow number asked for (repeatable)
+    --port NAME[@OFPORT][,type=TYPE][,KEY=VALUE...]
+                             add a port, with the OpenFlow number asked for (repeatable).
+                             type=dummy (default): an in-memory port; rx_pcap=FILE frames it
+                             receives at start, tx_pcap=FILE where frames it sends are appended.
+                             type=patch,peer=NAME: a wire to the patch port NAME
+    --socket PATH            serve the control socket there (default
+                             $OFSWITCH_RUNDIR/ofswitch.ctl, OFSWITCH_RUNDIR defaulting to /tmp)
     --fail-mode secure|standalone
                              what to do without a controller (default secure)
     --probe-interval SECONDS inactivity probe interval (default 5; 0 disables)
     --log-level LEVEL        error, warn, info (default) or debug
     --log-format text|json   log line format (default text)
 
+  ctl [--socket PATH] COMMAND [ARGS]
+                             send a command to a running switch's control socket and print the
+                             answer; "ctl help" lists the commands (dpctl/show, dpctl/dump-flows,
+                             dpif/flush, netdev-dummy/receive, ofproto/trace, fdb/show)
+
 Options:
   -h, --help                 show this help
   -V, --version              show the version
 
 Exit status: 0 when every message decoded or encoded, 1 when one did not, 2 for bad usage;
-start: 0 after a clean stop on SIGTERM/SIGINT, 1 when it could not start, 2 for bad options.
+start: 0 after a clean stop on SIGTERM/SIGINT, 1 when it could not start, 2 for bad options;
+ctl: 0 when the command succeeded, 1 when the switch refused it or could not be reached, 2 for
+bad usage.
 `;
 
 function version(): string {
@@ -154,16 +168,24 @@ export interface StartOptions {
   readonly probeInterval: number;
   /** The TLS files, when all three were given (required by ssl: and pssl: targets). */
   readonly tls?: TlsFiles;
+  /** The control socket's path, when --socket was given. */
+  readonly socket?: string;
 }
 
 const START_FLAGS = new Set([
   '--bridge', '--dpid', '--controller', '--listen', '--port', '--fail-mode', '--log-level', '--log-format', '--probe-interval',
-  '--private-key', '--certificate', '--ca-cert',
+  '--private-key', '--certificate', '--ca-cert', '--socket',
 ]);
 
 const TLS_FLAGS = ['--private-key', '--certificate', '--ca-cert'] as const;
 
-/** Parses `NAME[@OFPORT][,type=dummy]`. */
+/** Options each port type takes. */
+const PORT_OPTIONS: Readonly<Record<string, readonly string[]>> = {
+  dummy: ['rx_pcap', 'tx_pcap'],
+  patch: ['peer'],
+};
+
+/** Parses `NAME[@OFPORT][,type=dummy|patch][,key=value…]`. */
 export function parsePortSpec(text: string): PortSpec | string {
   const [head = '', ...opts] = text.split(',');
   const at = head.lastIndexOf('@');
@@ -176,14 +198,28 @@ export function parsePortSpec(text: string): PortSpec | string {
     if (!/^\d{1,10}$/.test(n) || Number(n) < 1 || Number(n) > OFPP.MAX) return `--port ${JSON.stringify(text)}: OFPORT must be a number in 1..${OFPP.MAX}`;
     ofport = Number(n);
   }
+  let type: 'dummy' | 'patch' = 'dummy';
+  const options: Record<string, string> = {};
   for (const o of opts) {
     const eq = o.indexOf('=');
     const k = eq < 0 ? o : o.slice(0, eq);
     const v = eq < 0 ? '' : o.slice(eq + 1);
-    if (k !== 'type') return `--port ${JSON.stringify(text)}: unknown port option ${JSON.stringify(k)} (only type=dummy for now)`;
-    if (v !== 'dummy') return `--port ${JSON.stringify(text)}: port type ${JSON.stringify(v)} is not available (only dummy for now)`;
+    if (v === '') return `--port ${JSON.stringify(text)}: option ${JSON.stringify(k)} needs a value (key=value)`;
+    if (k === 'type') {
+      if (v !== 'dummy' && v !== 'patch') return `--port ${JSON.stringify(text)}: port type ${JSON.stringify(v)} is not available (dummy or patch)`;
+      type = v;
+    } else {
+      if (k in options) return `--port ${JSON.stringify(text)}: option ${JSON.stringify(k)} given twice`;
+      options[k] = v;
+    }
   }
-  return { name, ...(ofport !== undefined ? { ofport } : {}), type: 'dummy' };
+  const allowed = PORT_OPTIONS[type]!;
+  for (const k of Object.keys(options)) {
+    if (!allowed.includes(k)) return `--port ${JSON.stringify(text)}: unknown option ${JSON.stringify(k)} for a ${type} port (${allowed.join(', ')})`;
+  }
+  if (type === 'patch' && options['peer'] === undefined) return `--port ${JSON.stringify(text)}: a patch port needs peer=NAME`;
+  if (type === 'patch' && options['peer'] === name) return `--port ${JSON.stringify(text)}: a patch port cannot be its own peer`;
+  return { name, ...(ofport !== undefined ? { ofport } : {}), type, ...(Object.keys(options).length > 0 ? { options } : {}) };
 }
 
 /** Parses the options of `ofswitch start`; a string is the problem to report. */
@@ -197,6 +233,7 @@ export function parseStartArgs(args: readonly string[]): StartOptions | string {
   let logLevel: LogLevel = 'info';
   let logFormat: LogFormat = 'text';
   let probeInterval = 5000;
+  let socket: string | undefined;
   const tlsFiles = new Map<string, string>();
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
@@ -257,6 +294,10 @@ export function parseStartArgs(args: readonly string[]): StartOptions | string {
         probeInterval = Math.round(n * 1000);
         break;
       }
+      case '--socket':
+        if (value === '') return 'start: --socket needs a path';
+        socket = value;
+        break;
       case '--private-key':
       case '--certificate':
       case '--ca-cert':
@@ -279,8 +320,18 @@ export function parseStartArgs(args: readonly string[]): StartOptions | string {
     ? { privateKey: tlsFiles.get('--private-key')!, certificate: tlsFiles.get('--certificate')!, caCert: tlsFiles.get('--ca-cert')! }
     : undefined;
   if (ports.some((p) => p.name === bridge)) return `start: a port may not be named ${bridge}: that is the bridge's LOCAL port`;
+  for (const p of ports) {
+    if (p.type !== 'patch') continue;
+    const peer = ports.find((q) => q.name === p.options?.['peer']);
+    if (peer === undefined || peer.type !== 'patch' || peer.options?.['peer'] !== p.name) {
+      return `start: patch port ${p.name}: its peer ${p.options?.['peer']} must be a patch port given with peer=${p.name}`;
+    }
+  }
   if (listens.length === 0 && controllers.length === 0) listens.push({ kind: 'ptcp', port: 6653, host: '127.0.0.1' });
-  return { bridge, dpid: dpid ?? dpidFor(bridge), controllers, listens, ports, failMode, logLevel, logFormat, probeInterval, ...(tls !== undefined ? { tls } : {}) };
+  return {
+    bridge, dpid: dpid ?? dpidFor(bridge), controllers, listens, ports, failMode, logLevel, logFormat, probeInterval,
+    ...(tls !== undefined ? { tls } : {}), ...(socket !== undefined ? { socket } : {}),
+  };
 }
 
 /** `ofswitch start`: runs until SIGTERM or SIGINT; resolves with the exit status. */
@@ -292,22 +343,39 @@ export async function start(args: readonly string[], io: Io): Promise<number> {
   if (typeof tls === 'string') return usage(io, `start: ${tls}`);
   configureLogging({ level: o.logLevel, format: o.logFormat });
   const log = logger('cli');
-  let sw: Ofproto;
+  // The control socket: the one asked for (its failure stops the start), or the default one
+  // when it is free (a second switch on the machine runs without one and says so).
+  const socketPath = o.socket ?? defaultSocketPath();
+  let running: RunningSwitch;
   try {
-    sw = new Ofproto({
+    running = await buildSwitch({
       bridge: o.bridge, datapathId: o.dpid, ports: o.ports, probeInterval: o.probeInterval, failMode: o.failMode,
-      swVersion: `ofswitch ${version()}`,
+      swVersion: `ofswitch ${version()}`, socket: socketPath,
     });
   } catch (e) {
-    io.stderr(`ofswitch: start: ${e instanceof Error ? e.message : String(e)}`);
-    return 1;
+    const msg = e instanceof Error ? e.message : String(e);
+    if (o.socket !== undefined || !msg.startsWith('control socket')) {
+      io.stderr(`ofswitch: start: ${msg}`);
+      return 1;
+    }
+    log.warn('running without a control socket', { reason: msg });
+    try {
+      running = await buildSwitch({
+        bridge: o.bridge, datapathId: o.dpid, ports: o.ports, probeInterval: o.probeInterval, failMode: o.failMode,
+        swVersion: `ofswitch ${version()}`,
+      });
+    } catch (e2) {
+      io.stderr(`ofswitch: start: ${e2 instanceof Error ? e2.message : String(e2)}`);
+      return 1;
+    }
   }
+  const sw = running.ofproto;
+  if (running.control !== undefined) io.stdout(`control socket ${running.control.path}`);
   log.info('switch up', {
     bridge: o.bridge, dpid: o.dpid.toString(16).padStart(16, '0'),
     ports: sw.ports.list().map((p) => `${p.name}@${p.portNo === OFPP.LOCAL ? 'LOCAL' : p.portNo}`),
   });
   if (o.failMode === 'standalone') {
-    log.warn('fail-mode standalone: the switch fails open after three probe intervals without a controller, but standalone forwarding arrives with the datapath; until then nothing is forwarded');
     sw.failMode.changes$.subscribe((open) => log.info(open ? 'no controller: failed open (standalone)' : 'controller back: leaving standalone'));
   }
   if (tls !== undefined) {
@@ -328,7 +396,7 @@ export async function start(args: readonly string[], io: Io): Promise<number> {
     }
   } catch (e) {
     io.stderr(`ofswitch: start: ${e instanceof Error ? e.message : String(e)}`);
-    await sw.close();
+    await running.close();
     return 1;
   }
   const signal = await new Promise<string>((resolve) => {
@@ -343,11 +411,40 @@ export async function start(args: readonly string[], io: Io): Promise<number> {
     process.on('SIGINT', onInt);
   });
   log.info('stopping', { signal });
-  await sw.close();
+  await running.close();
   return 0;
+}
+
+/** `ofswitch ctl [--socket PATH] COMMAND [ARGS]`. */
+export async function ctl(args: readonly string[], io: Io): Promise<number> {
+  let path = defaultSocketPath();
+  let rest = args;
+  if (rest[0] === '--socket') {
+    if (rest[1] === undefined) return usage(io, 'ctl: --socket needs a path');
+    path = rest[1];
+    rest = rest.slice(2);
+  } else if (rest[0]?.startsWith('--socket=')) {
+    path = rest[0].slice('--socket='.length);
+    rest = rest.slice(1);
+  }
+  if (rest.length === 0) return usage(io, 'ctl: give a command ("ofswitch ctl help" lists them)');
+  try {
+    const r = await sendCommand(path, rest);
+    if (!r.ok) {
+      io.stderr(`ofswitch: ctl: ${r.error ?? 'failed'}`);
+      return 1;
+    }
+    if (r.text !== undefined && r.text !== '') io.stdout(r.text);
+    return 0;
+  } catch (e) {
+    io.stderr(`ofswitch: ctl: ${e instanceof Error ? e.message : String(e)}`);
+    return 1;
+  }
 }
 
 /** Every command, `start` included (it is asynchronous): what the binary calls. */
 export function run(argv: readonly string[], io: Io): number | Promise<number> {
-  return argv[0] === 'start' ? start(argv.slice(1), io) : main(argv, io);
+  if (argv[0] === 'start') return start(argv.slice(1), io);
+  if (argv[0] === 'ctl') return ctl(argv.slice(1), io);
+  return main(argv, io);
 }

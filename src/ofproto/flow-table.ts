@@ -61,6 +61,8 @@ export interface Rule extends ClsRule {
   /** ms, monotonic (env.now()) */
   readonly installedAt: number;
   lastUsedAt: number;
+  /** Priority 0 with an empty match: OpenFlow's table-miss flow (its packet-ins say NO_MATCH). */
+  readonly tableMiss: boolean;
 }
 
 export interface PipelineEnv extends ValidationEnv {
@@ -187,7 +189,7 @@ export class Pipeline {
       key: cm.key, mask: cm.mask, priority: fm.priority, tableId: fm.tableId, cookie: fm.cookie,
       idleTimeout: fm.idleTimeout, hardTimeout: fm.hardTimeout, flags: fm.flags, match: fm.match,
       instructions: fm.instructions, packetCount: keep ? old.packetCount : 0n, byteCount: keep ? old.byteCount : 0n,
-      installedAt: now, lastUsedAt: now,
+      installedAt: now, lastUsedAt: now, tableMiss: fm.priority === 0 && fm.match.length === 0,
     };
     t.cls.insert(rule);
     if (old !== undefined) this.unindex(old);
@@ -315,6 +317,23 @@ export class Pipeline {
     const r = t.cls.lookup(flow, wc);
     if (r !== undefined) t.matchedCount++;
     return r;
+  }
+
+  /**
+   * The rule of table `tableId` for `flow` without counting the lookup: for translations that
+   * are not a packet's (revalidation, trace), and for the datapath, which accounts for lookups
+   * when it pushes its counters back (credit, countLookups).
+   */
+  peek(tableId: number, flow: FlowKey, wc?: FlowMask): Rule | undefined {
+    return this.tables[tableId]!.cls.lookup(flow, wc);
+  }
+
+  /** Counts lookups in a table that the datapath made on the pipeline's behalf (`matched` of them hit). */
+  countLookups(tableId: number, lookups: number, matched: number): void {
+    const t = this.tables[tableId];
+    if (t === undefined) return;
+    t.lookupCount += lookups;
+    t.matchedCount += matched;
   }
 
   /**

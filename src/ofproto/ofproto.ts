@@ -38,9 +38,9 @@ import {
 import { logger, type Logger } from '../common/log.js';
 import { BFC, BundleManager, checkBundled, dryRun, isBundleAdd, isBundleCtrl, type BundleEnv, type BundleLimits, type BundleOutcome, type Bundled } from './bundles.js';
 import { ConnectionManager, type ActiveController, type Listener, type ManagerEvent } from './connmgr.js';
-import { flowRemovedMessage, isError, Pipeline, usesGroup, wantsFlowRemoved, type PipelineEnv, type RemovedRule } from './flow-table.js';
-import { GroupTable, type GroupEnv } from './groups.js';
-import { MeterTable } from './meters.js';
+import { flowRemovedMessage, isError, Pipeline, usesGroup, wantsFlowRemoved, type PipelineEnv, type RemovedRule, type Rule } from './flow-table.js';
+import { GroupTable, type Group, type GroupEnv } from './groups.js';
+import { MeterTable, type Meter } from './meters.js';
 import { MultipartAssembler, multipartReply, DEFAULT_MAX_REASSEMBLY, type GroupSource, type MeterSource } from './multipart.js';
 import { PortTable, type PortSpec, type PortStatusEvent } from './ports.js';
 import { RoleManager, wants, type ControlParty } from './roles.js';
@@ -53,6 +53,8 @@ export interface GroupTableLike extends GroupSource {
   applyGroupMod(gm: GroupMod): { readonly deleted: readonly number[] } | ErrorPair;
   exists(id: number): boolean;
   setRefCounter(fn: (groupId: number) => number): void;
+  get(id: number): Group | undefined;
+  credit(groupId: number, bucketIndex: number | readonly number[], packets: bigint, bytes: bigint): boolean;
 }
 
 /** The meter table as the switch uses it (meters.ts's MeterTable). */
@@ -60,6 +62,9 @@ export interface MeterTableLike extends MeterSource {
   applyMeterMod(mm: MeterMod): { readonly deleted: readonly number[] } | ErrorPair;
   exists(id: number): boolean;
   setFlowCounter?(fn: (meterId: number) => number): void;
+  get(id: number): Meter | undefined;
+  credit(meterId: number, packets: bigint, bytes: bigint): boolean;
+  creditBand(meterId: number, bandIndex: number, packets: bigint, bytes: bigint): boolean;
 }
 
 export interface OfprotoOptions {
@@ -89,6 +94,24 @@ export interface OfprotoOptions {
   readonly packetIn?: PacketInOptions;
   /** secure (default) or standalone (fail-mode.ts). */
   readonly failMode?: FailMode;
+}
+
+/**
+ * What the switch tells its datapath (datapath.ts's DatapathBridge), synchronously, so that a
+ * BARRIER_REPLY sent after a change also covers the datapath: cached flows the change can
+ * affect are re-translated or gone before the next message is handled.
+ */
+export interface DatapathHooks {
+  /** Rules were added, replaced, modified or removed (counters of removed rules are pushed first). */
+  flowsChanged(r: { readonly added?: readonly Rule[]; readonly replaced?: readonly Rule[]; readonly modified?: readonly Rule[]; readonly removed?: readonly RemovedRule[] }): void;
+  /** Groups were added, changed or deleted. */
+  groupsChanged(ids: readonly number[]): void;
+  /** A meter was added, changed or deleted (read the meter table for its config). */
+  metersChanged(ids: readonly number[]): void;
+  /** Executes a validated PACKET_OUT; an error to answer with, or undefined. */
+  packetOut(po: PacketOut): ErrorPair | undefined;
+  /** Pushes the datapath's counters into the tables, groups, meters and ports (before stats and expiry). */
+  sync(): void;
 }
 
 /** Something a message can be answered on: an OfConnection, or a test's fake. */
@@ -138,6 +161,8 @@ export class Ofproto {
   private expiryAt: number | undefined;
   private readonly subs: Subscription[] = [];
   private closed = false;
+  /** The datapath, once one is attached (attachDatapath). */
+  private dp: DatapathHooks | undefined;
   /** ONF bundles of every connection (bundles.ts). */
   private readonly bundles: BundleManager<Party>;
   /** What a bundle's checks and dry run read from the switch. */
@@ -219,6 +244,11 @@ export class Ofproto {
    */
   sendPacketIn(pi: PacketInRequest): number {
     return this.packetIns.submit(pi, this.parties());
+  }
+
+  /** Connects the datapath: from now on changes reach it and PACKET_OUTs execute on it. */
+  attachDatapath(dp: DatapathHooks | undefined): void {
+    this.dp = dp;
   }
 
   /** Packet-in counters: sent, queue drops, rate drops, per connection and in total. */
@@ -341,6 +371,7 @@ export class Ofproto {
     this.counters.flowMods++;
     const r = this.pipeline.applyFlowMod(fm);
     if (isError(r)) return r;
+    this.dp?.flowsChanged(r);
     if (r.removed.length > 0) this.flowsRemoved(r.removed);
     if (r.added.length > 0) this.armExpiry();
     return undefined;
@@ -359,7 +390,12 @@ export class Ofproto {
   private applyGroupMod(gm: GroupMod): ErrorPair | undefined {
     const r = this.groups!.applyGroupMod(gm);
     if (isError(r)) return r;
-    for (const id of r.deleted) this.flowsRemoved(this.pipeline.deleteFlowsUsingGroup(id));
+    for (const id of r.deleted) {
+      const removed = this.pipeline.deleteFlowsUsingGroup(id);
+      this.dp?.flowsChanged({ removed });
+      this.flowsRemoved(removed);
+    }
+    this.dp?.groupsChanged(r.deleted.includes(gm.groupId) ? r.deleted : [gm.groupId, ...r.deleted]);
     this.armExpiry();
     return undefined;
   }
@@ -409,6 +445,7 @@ export class Ofproto {
       this.error(conn, r, mm);
       return;
     }
+    this.dp?.metersChanged(r.deleted.length > 0 ? r.deleted : [mm.meterId]);
     if (r.deleted.length > 0) {
       // Flows that use a deleted meter go too (as in OVS); OpenFlow 1.3 has no METER_DELETE
       // reason, so their FLOW_REMOVED says DELETE.
@@ -424,6 +461,7 @@ export class Ofproto {
         });
         if (!isError(res)) removed.push(...res.removed);
       }
+      this.dp?.flowsChanged({ removed });
       this.flowsRemoved(removed);
       this.armExpiry();
     }
@@ -458,9 +496,10 @@ export class Ofproto {
       this.error(conn, err, po);
       return;
     }
-    // No datapath exists yet: the packet-out is valid and counted, but nothing executes it. The
-    // datapath issue runs the action list through xlate and dpif execute here.
     this.counters.packetOuts++;
+    // Without a datapath (an ofproto alone, in tests) a valid packet-out is counted and goes nowhere.
+    const dpErr = this.dp?.packetOut(po);
+    if (dpErr !== undefined) this.error(conn, dpErr, po);
   }
 
   private multipart(req: MultipartRequest, conn: Party): void {
@@ -484,6 +523,8 @@ export class Ofproto {
   }
 
   private answerMultipart(req: MultipartRequest, conn: Party): void {
+    // Counters the datapath holds are pushed first, so that stats replies are exact.
+    this.dp?.sync();
     const r = multipartReply(req, {
       pipeline: this.pipeline, ports: this.ports, groups: this.groups, meters: this.meters, now: this.now,
       bridge: this.bridge, swVersion: this.swVersion,
@@ -540,8 +581,12 @@ export class Ofproto {
   private onExpiry(): void {
     this.expiryTimer = undefined;
     this.expiryAt = undefined;
+    // Last-used times live in the datapath until pushed: an idle rule must not expire while its
+    // cached flow is still hitting.
+    this.dp?.sync();
     const removed = this.pipeline.expire();
     if (removed.length > 0) {
+      this.dp?.flowsChanged({ removed });
       this.log.debug('flows expired', { count: removed.length });
       this.flowsRemoved(removed);
     }

@@ -27,21 +27,28 @@ import type { ErrorPair } from '../../proto/schema.js';
 import { OFPP, OFPPC, OFPPF, OFPPR, OFPPS, type Port, type PortMod, type PortStats } from '../openflow/index.js';
 import { duration } from './flow-table.js';
 
-export type PortType = 'dummy' | 'internal';
+/** dummy: in memory; internal: the LOCAL port; patch: a wire to a peer port (netdev/patch.ts). */
+export type PortType = 'dummy' | 'internal' | 'patch';
 
 export interface PortSpec {
   readonly name: string;
   /** Requested OpenFlow port number; the lowest free one when absent or taken. */
   readonly ofport?: number;
   readonly type?: PortType;
+  /** Ethernet address as aa:bb:cc:dd:ee:ff (default: derived from the name, hwAddrFor). */
+  readonly hwAddr?: string;
+  /** Provider options (rx_pcap, tx_pcap, peer, ...), passed to the netdev. */
+  readonly options?: Readonly<Record<string, string>>;
 }
 
 export interface SwitchPort {
   readonly portNo: number;
   readonly name: string;
   readonly type: PortType;
-  readonly hwAddr: string;
+  hwAddr: string;
   config: number;
+  /** The device's link (carrier); false makes the port LINK_DOWN whatever its config. */
+  carrier: boolean;
   state: number;
   curr: number;
   advertised: number;
@@ -130,7 +137,7 @@ export class PortTable {
       while (this.byNo.has(no)) no++;
       if (no > OFPP.MAX) return 'no free port number';
     }
-    const p = this.insert({ name, type: spec.type ?? 'dummy' }, no);
+    const p = this.insert({ name, type: spec.type ?? 'dummy', ...(spec.hwAddr !== undefined ? { hwAddr: spec.hwAddr } : {}) }, no);
     this.subject.next({ reason: OFPPR.ADD, desc: toOfpPort(p) });
     return p;
   }
@@ -158,6 +165,26 @@ export class PortTable {
     return undefined;
   }
 
+  /**
+   * The link (carrier) of the device under a port went up or down: LINK_DOWN and LIVE follow,
+   * with a MODIFY event when they changed. A port that is PORT_DOWN stays LINK_DOWN.
+   */
+  setLink(portNo: number, up: boolean): boolean {
+    const p = this.byNo.get(portNo);
+    if (p === undefined) return false;
+    p.carrier = up;
+    this.update(p, p.config, p.advertised);
+    return true;
+  }
+
+  /** Gives a port's LOCAL/bridge-side hardware address (the LOCAL port takes its netdev's). */
+  setHwAddr(portNo: number, hwAddr: string): boolean {
+    const p = this.byNo.get(portNo);
+    if (p === undefined) return false;
+    p.hwAddr = hwAddr;
+    return true;
+  }
+
   /** Changes a port's config word (and the link state a dummy port derives from it). */
   setConfig(portNo: number, config: number): boolean {
     const p = this.byNo.get(portNo);
@@ -167,7 +194,7 @@ export class PortTable {
   }
 
   private update(p: SwitchPort, config: number, advertised: number): void {
-    const down = (config & OFPPC.PORT_DOWN) !== 0;
+    const down = (config & OFPPC.PORT_DOWN) !== 0 || !p.carrier;
     const state = down ? (p.state | OFPPS.LINK_DOWN) & ~OFPPS.LIVE : (p.state & ~OFPPS.LINK_DOWN) | OFPPS.LIVE;
     if (config === p.config && state === p.state && advertised === p.advertised) return;
     p.config = config;
@@ -194,11 +221,11 @@ export class PortTable {
     this.subject.complete();
   }
 
-  private insert(spec: { name: string; type: PortType }, no: number): SwitchPort {
+  private insert(spec: { name: string; type: PortType; hwAddr?: string }, no: number): SwitchPort {
     const features = DUMMY_FEATURES;
     const p: SwitchPort = {
-      portNo: no, name: spec.name, type: spec.type, hwAddr: hwAddrFor(spec.name),
-      config: 0, state: OFPPS.LIVE, curr: features, advertised: features, supported: features, peer: 0,
+      portNo: no, name: spec.name, type: spec.type, hwAddr: spec.hwAddr ?? hwAddrFor(spec.name),
+      config: 0, carrier: true, state: OFPPS.LIVE, curr: features, advertised: features, supported: features, peer: 0,
       currSpeed: DUMMY_SPEED_KBPS, maxSpeed: DUMMY_SPEED_KBPS, createdAt: this.now(),
       rxPackets: 0n, txPackets: 0n, rxBytes: 0n, txBytes: 0n, rxDropped: 0n, txDropped: 0n,
     };

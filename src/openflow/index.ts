@@ -31,3 +31,4 @@ export {
 } from './runtime.js';
 export * from '../../proto/constants.js';
 export { OFPE, ERROR_TYPES, errorName, errorText, parseErrorName } from '../../proto/errors.js';
+export { parseMatchText, formatMatchText, type MatchTextOptions } from './match-text.js';

@@ -16,11 +16,12 @@ import { delimiter, join } from 'node:path';
 // Tool discovery / installation
 // ---------------------------------------------------------------------------
 
-export type PeerTool = 'ovs-ofctl' | 'tshark';
+export type PeerTool = 'ovs-ofctl' | 'tshark' | 'ovs-testcontroller';
 
 const TOOL_PACKAGE: Record<PeerTool, string> = {
   'ovs-ofctl': 'openvswitch-common',
   tshark: 'tshark',
+  'ovs-testcontroller': 'openvswitch-testcontroller',
 };
 
 const EXTRA_BIN_DIRS = ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin'];
@@ -42,7 +43,8 @@ export function findTool(name: string): string | null {
 
 const toolPaths = new Map<PeerTool, string>();
 
-function toolPath(name: PeerTool): string {
+/** The tool's absolute path, installing it first when needed (requireTool). */
+export function toolPath(name: PeerTool): string {
   const cached = toolPaths.get(name);
   if (cached !== undefined) return cached;
   requireTool(name);

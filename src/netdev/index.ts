@@ -1,0 +1,28 @@
+/**
+ * netdev: the ports the datapath reads frames from and writes frames to.
+ *
+ * What it is for: hiding where frames come from behind one small interface (Netdev in
+ * netdev.ts): a receiver the datapath installs gets batches of Packets, send() takes batches back
+ * out, stats() and status$ report counters and link changes for OpenFlow's port stats and
+ * PORT_STATUS. Providers: dummy (in memory, with pcap files, for tests and demos) and patch (a
+ * wire between two bridges); afpacket, tap and tunnels come with the ports issue. pcap.ts reads
+ * and writes classic capture files for the dummy provider and the tests.
+ *
+ * Invariants every provider keeps:
+ * - received batches come from the event loop, never from inside a send() (the datapath is not
+ *   re-entered while it forwards), at most RX_BATCH packets each, as fresh Packets with headroom
+ *   for pushes;
+ * - send() has copied what it needs from the frames when it returns (the caller reuses buffers);
+ * - nothing from outside (a peer, a file, injected bytes) makes a provider throw once it exists:
+ *   bad input is counted (rxErrors, rxDropped) and dropped, and memory stays bounded (queues
+ *   have limits);
+ * - configuration errors (an unreadable rx_pcap) are reported when the port is created, naming
+ *   the file.
+ */
+
+export * from './netdev.js';
+export { readPcap, parsePcap, encodePcap, PcapWriter, LINKTYPE_ETHERNET, PCAP_SNAPLEN } from './pcap.js';
+export {
+  DummyNetdev, RxQueue, hwAddrFromName, RX_QUEUE_LIMIT, MIN_FRAME, MAX_FRAME, SENT_RING, type DummyNetdevOptions,
+} from './dummy.js';
+export { PatchNetdev, createPatchPair, type PatchNetdevOptions } from './patch.js';
