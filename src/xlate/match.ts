@@ -367,3 +367,75 @@ export function matchFromKey(cm: CompiledMatch): Oxm[] {
   num(X.IPV6_EXTHDR);
   return out;
 }
+
+// ---------------------------------------------------------------------------------------------
+// One field at a time (set-field in xlate)
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * ORs the key bits of OXM basic field `field` into `mask` (all of its bits: the field's words,
+ * or its bit range of a shared word). False, changing nothing, for a field the key does not hold.
+ */
+export function orFieldMask(mask: FlowMask, field: number): boolean {
+  const s = SLOTS[field];
+  if (s === undefined) return false;
+  const kind = KIND[field]!;
+  if (s.bits !== 0) {
+    mask[s.word] = (mask[s.word]! | ((s.bits << s.shift) >>> 0)) >>> 0;
+    return true;
+  }
+  const nw = WORDS_OF[kind];
+  for (let i = 0; i < nw; i++) mask[s.word + i] = kind === 'mac' && i === 0 ? (mask[s.word]! | 0xffff) >>> 0 : 0xffffffff;
+  return true;
+}
+
+/**
+ * Writes the value of an unmasked OXM basic field into `key` (the whole field; the other bits of
+ * a shared word stay), as set-field does to a flow. False, changing nothing, when the OXM is not
+ * basic, names a field the key does not hold, carries a mask, or has a value that does not fit.
+ */
+export function setFieldInKey(key: FlowKey, oxm: Oxm): boolean {
+  if (!isBasic(oxm) || oxm.mask !== undefined) return false;
+  const f = oxm.field;
+  const s = SLOTS[f];
+  if (s === undefined) return false;
+  const kind = KIND[f]!;
+  if (!toWords(kind, oxm.value, vals)) return false;
+  if (s.bits !== 0) {
+    if ((vals[0]! & ~s.bits) !== 0) return false;
+    const m = (s.bits << s.shift) >>> 0;
+    key[s.word] = ((key[s.word]! & ~m) | (vals[0]! << s.shift)) >>> 0;
+    return true;
+  }
+  const nw = WORDS_OF[kind];
+  for (let i = 0; i < nw; i++) key[s.word + i] = vals[i]!;
+  return true;
+}
+
+/**
+ * The wire value of OXM basic field `field` as `key` holds it (KIND_SIZE bytes, big-endian; a
+ * VLAN_VID carries OFPVID_PRESENT when the key's tag bit is set), as rewrite.ts setField takes it.
+ * Undefined for a field the key does not hold.
+ */
+export function fieldWireValue(key: FlowKey, field: number): Uint8Array | undefined {
+  const s = SLOTS[field];
+  if (s === undefined) return undefined;
+  const kind = KIND[field]!;
+  const size = OXM_FIELDS[field]!.kind === kind ? KIND_BYTES[kind] : 0;
+  const out = new Uint8Array(size);
+  if (s.bits !== 0) {
+    const v = (key[s.word]! >>> s.shift) & s.bits;
+    for (let i = 0; i < size; i++) out[i] = (v >>> (8 * (size - 1 - i))) & 0xff;
+    return out;
+  }
+  if (kind === 'mac') {
+    out[0] = key[s.word]! >>> 8;
+    out[1] = key[s.word]!;
+    wordsToBytes(key, s.word + 1, 1, out, 2);
+    return out;
+  }
+  wordsToBytes(key, s.word, WORDS_OF[kind], out, 0);
+  return out;
+}
+
+const KIND_BYTES: Readonly<Record<OxmKind, number>> = { u8: 1, u16: 2, u24: 3, u32: 4, u64: 8, mac: 6, ipv4: 4, ipv6: 16 };

@@ -12,7 +12,7 @@
  * (XPort.odpPort). The caller converts K.IN_PORT at the boundary.
  */
 
-import type { Action, Bucket, Instruction } from '../openflow/index.js';
+import type { Action, Bucket, Instruction, Oxm } from '../openflow/index.js';
 import type { FlowKey, FlowMask } from '../packet/key.js';
 import type { OdpAction } from '../dpif/odp.js';
 
@@ -23,6 +23,8 @@ export interface XRule {
   readonly instructions: readonly Instruction[];
   /** True for a table-miss flow (priority 0, empty match): its packet-ins say NO_MATCH. */
   readonly tableMiss?: boolean;
+  /** The match as the controller sent it, for traces only (ofproto's Rule has it). */
+  readonly match?: readonly Oxm[];
 }
 
 export interface XGroup {
