@@ -9,6 +9,7 @@ import { runExtractBench, printExtractBench } from './packet-extract.js';
 import { runRewriteBench, printRewriteBench } from './packet-rewrite.js';
 import { runClassifierBench, printClassifierBench } from './classifier.js';
 import { runFlowModBench, printFlowModBench } from './flowmod.js';
+import { runDatapathBench, printDatapathBench } from './datapath.js';
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
@@ -24,6 +25,8 @@ const classifier = runClassifierBench(quick);
 printClassifierBench(classifier);
 const flowmod = await runFlowModBench(quick);
 printFlowModBench(flowmod);
+const datapath = runDatapathBench(quick);
+printDatapathBench(datapath);
 if (jsonAt >= 0 && args[jsonAt + 1]) {
-  writeFileSync(args[jsonAt + 1]!, JSON.stringify({ date: new Date().toISOString(), node: process.version, codec, extract, rewrite, classifier, flowmod }, null, 2));
+  writeFileSync(args[jsonAt + 1]!, JSON.stringify({ date: new Date().toISOString(), node: process.version, codec, extract, rewrite, classifier, flowmod, datapath }, null, 2));
 }

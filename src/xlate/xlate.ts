@@ -192,7 +192,7 @@ function runPipeline(ctx: Ctx, start: number): void {
     const rule = tableId < ctx.bridge.nTables ? ctx.bridge.lookup(tableId, ctx.st.flow, wc) : undefined;
     ctx.st.readAll(ctx.mask, wc);
     ctx.tables.push({ tableId, rule });
-    const head = `${String(tableId).padStart(2)}. `;
+    const head = `${' '.repeat(2 * ctx.indent)}${String(tableId).padStart(2)}. `;
     if (rule === undefined) {
       if (ctx.lines !== undefined) ctx.lines.push(`${head}No match.`);
       if (tableId === 0) ctx.failOpen = true;
@@ -620,10 +620,7 @@ function onCopy(ctx: Ctx, body: () => void): void {
 function doTable(ctx: Ctx): void {
   if (!ctx.packetOut) return note(ctx, ' -> output:TABLE outside a packet-out: ignored');
   enter(ctx);
-  onCopy(ctx, () => {
-    if (ctx.lines !== undefined) ctx.lines.push('');
-    runPipeline(ctx, 0);
-  });
+  onCopy(ctx, () => runPipeline(ctx, 0));
   ctx.depth--;
 }
 
@@ -667,7 +664,11 @@ function doGroup(ctx: Ctx, id: number): void {
       if (g.buckets.length > 0) runBucket(ctx, g, 0);
       break;
     case OFPGT.FF: {
-      const i = g.buckets.findIndex((b) => bucketLive(ctx, b, ctx.depth));
+      const i = g.buckets.findIndex((b, k) => {
+        const live = bucketLive(ctx, b, ctx.depth);
+        if (!live) note(ctx, ` bucket ${k}: not live (watch_port ${formatPort(b.watchPort)}, watch_group ${b.watchGroup === OFPG.ANY ? 'ANY' : b.watchGroup})`);
+        return live;
+      });
       if (i < 0) note(ctx, ' -> no live bucket: dropped');
       else runBucket(ctx, g, i);
       break;
