@@ -10,6 +10,7 @@ import { runRewriteBench, printRewriteBench } from './packet-rewrite.js';
 import { runClassifierBench, printClassifierBench } from './classifier.js';
 import { runFlowModBench, printFlowModBench } from './flowmod.js';
 import { runDatapathBench, printDatapathBench } from './datapath.js';
+import { runSwitchBench, printSwitchBench } from './switch.js';
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
@@ -27,6 +28,8 @@ const flowmod = await runFlowModBench(quick);
 printFlowModBench(flowmod);
 const datapath = runDatapathBench(quick);
 printDatapathBench(datapath);
+const whole = await runSwitchBench(quick);
+printSwitchBench(whole);
 if (jsonAt >= 0 && args[jsonAt + 1]) {
-  writeFileSync(args[jsonAt + 1]!, JSON.stringify({ date: new Date().toISOString(), node: process.version, codec, extract, rewrite, classifier, flowmod, datapath }, null, 2));
+  writeFileSync(args[jsonAt + 1]!, JSON.stringify({ date: new Date().toISOString(), node: process.version, codec, extract, rewrite, classifier, flowmod, datapath, switch: whole }, null, 2));
 }

@@ -394,3 +394,26 @@ test('the datapath is only a cache: flushing it changes no forwarding and no cou
     await h.close();
   }
 });
+
+test('patch ports: a frame sent into one comes in on its peer and goes on through the pipeline', async (t) => {
+  const sw = await buildSwitch({
+    ports: [
+      { name: 'p1', ofport: 1, type: 'dummy' }, { name: 'p2', ofport: 2, type: 'dummy' },
+      { name: 'pa', ofport: 10, type: 'patch', options: { peer: 'pb' } }, { name: 'pb', ofport: 11, type: 'patch', options: { peer: 'pa' } },
+    ],
+    probeInterval: 0, backer: { revalidateMs: 0 },
+  });
+  try {
+    const p = party();
+    sw.ofproto.attach(p);
+    sw.ofproto.receive(flowMod({ match: [inPort(1)], instructions: [applyActions(output(10))] }), p);
+    sw.ofproto.receive(flowMod({ match: [inPort(11)], instructions: [applyActions(output(2))] }), p);
+    const f = frame();
+    (sw.netdev('p1') as DummyNetdev).receive([f, f]);
+    await settle(10);
+    t.deepEqual((sw.netdev('p2') as DummyNetdev).sent.map(hex), [hex(f), hex(f)]);
+    t.deepEqual(p.errors, []);
+  } finally {
+    await sw.close();
+  }
+});

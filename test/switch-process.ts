@@ -21,7 +21,7 @@ export interface SwitchProcess {
   readonly socket: string;
 }
 
-/** Spawns `ofswitch start ARGS` and waits (10 s at most) for "listening on SCHEME:PORT:127.0.0.1". */
+/** Spawns `ofswitch start ARGS` and waits (30 s at most) for "listening on SCHEME:PORT:127.0.0.1". */
 export async function startSwitch(args: readonly string[], scheme: 'ptcp' | 'pssl' = 'ptcp'): Promise<SwitchProcess> {
   // A private control socket, so that test switches never touch the machine's default one.
   const given = args.indexOf('--socket');
@@ -34,7 +34,11 @@ export async function startSwitch(args: readonly string[], scheme: 'ptcp' | 'pss
   const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
   const listening = new RegExp(`^listening on ${scheme}:(\\d+):127\\.0\\.0\\.1$`, 'm');
   const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`ofswitch: no listening line within 10 s; stderr:\n${err}`)), 10_000);
+    // Generous: a loaded machine (two cores, tests in parallel) can take seconds to start node.
+    const timer = setTimeout(() => {
+      proc.kill('SIGKILL'); // never leave a switch behind
+      reject(new Error(`ofswitch: no listening line within 30 s; stderr:\n${err}`));
+    }, 30_000);
     proc.stdout!.on('data', (d: Buffer) => {
       out += d.toString();
       const m = listening.exec(out);

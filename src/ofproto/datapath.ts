@@ -71,7 +71,7 @@ interface Ukey {
   mask: FlowMask;
   /** flow & mask */
   megaKey: FlowKey;
-  actionsText: string;
+  actions: readonly OdpAction[];
   tables: readonly TableVisit[];
   buckets: readonly BucketUse[];
   deps: XlateDeps;
@@ -385,7 +385,7 @@ export class DatapathBridge {
     }
     const u: Ukey = {
       ufid, bridge: this, flow: Uint32Array.from(flow), mask: res.mask, megaKey: applyMask(newKey(), flow, res.mask),
-      actionsText: formatActions(res.actions), tables: res.tables, buckets: res.buckets, deps: res.deps,
+      actions: res.actions, tables: res.tables, buckets: res.buckets, deps: res.deps,
       pure: isPure(flow, res), pushedPackets: old?.pushedPackets ?? 0n, pushedBytes: old?.pushedBytes ?? 0n,
       pushedUsed: old?.pushedUsed ?? 0, createdAt: now,
     };
@@ -614,8 +614,7 @@ export class DatapathBridge {
       this.deleteUkey(u);
       return;
     }
-    const text = formatActions(res.actions);
-    if (text !== u.actionsText) {
+    if (formatActions(res.actions) !== formatActions(u.actions)) {
       const r = b.dpif.flowPut({ key: f.key, mask: f.mask, actions: res.actions, ufid: u.ufid });
       if (typeof r === 'string') {
         b.stats.revalidatedDeleted++;
@@ -623,7 +622,7 @@ export class DatapathBridge {
         return;
       }
       b.stats.revalidatedChanged++;
-      u.actionsText = text;
+      u.actions = res.actions;
     } else {
       b.stats.revalidatedKept++;
     }
