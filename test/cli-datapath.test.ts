@@ -11,10 +11,9 @@ import { existsSync, mkdtempSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { readPcap } from '../src/netdev/pcap.js';
 import { buildPacket } from '../src/packet/build.js';
 import { requireTool, toolPath } from './peers/peers.js';
-import { OFSWITCH_BIN, ofctlAt, startSwitch, type SwitchProcess } from './switch-process.js';
+import { OFSWITCH_BIN, framesIn, ofctlAt, startSwitch, waitFor, type SwitchProcess } from './switch-process.js';
 import { writePcap } from './pcap.js';
 
 requireTool('ovs-ofctl');
@@ -25,22 +24,7 @@ function ctl(sw: SwitchProcess, ...args: string[]): { status: number | null; out
   return { status: r.status, out: r.stdout, err: r.stderr };
 }
 
-/** Frames in a tx_pcap file (none yet: an empty list). */
-function framesIn(path: string): Uint8Array[] {
-  if (!existsSync(path)) return [];
-  const r = readPcap(path);
-  return typeof r === 'string' ? [] : r.frames;
-}
 
-async function waitFor<T>(what: string, fn: () => T | undefined, ms = 10_000): Promise<T> {
-  const until = Date.now() + ms;
-  for (;;) {
-    const v = fn();
-    if (v !== undefined) return v;
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 

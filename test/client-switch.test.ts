@@ -6,7 +6,7 @@
 
 import test from 'ava';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { firstValueFrom, filter, take, toArray } from 'rxjs';
@@ -15,28 +15,13 @@ import {
   OFPAT, OFPFC, OFPFF, OFPG, OFPMP, OFPP, OFPR, OFPRR, OFPT, OFPTT, OFPXMT, OFP_NO_BUFFER,
   type FlowRemoved, type Message, type PacketIn,
 } from '../src/openflow/index.js';
-import { readPcap } from '../src/netdev/pcap.js';
 import { buildPacket } from '../src/packet/build.js';
-import { OFSWITCH_BIN, startSwitch } from './switch-process.js';
+import { OFSWITCH_BIN, framesIn, startSwitch, waitFor } from './switch-process.js';
 import { applyActions, flowMod, output } from './ofproto-helpers.js';
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 
-function framesIn(path: string): Uint8Array[] {
-  if (!existsSync(path)) return [];
-  const r = readPcap(path);
-  return typeof r === 'string' ? [] : r.frames;
-}
 
-async function waitFor<T>(what: string, fn: () => T | undefined, ms = 10_000): Promise<T> {
-  const until = Date.now() + ms;
-  for (;;) {
-    const v = fn();
-    if (v !== undefined) return v;
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 test('PACKET_IN to our client, PACKET_OUT back, flow stats and FLOW_REMOVED count the datapath\'s packets', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'ofswitch-client-'));

@@ -5,10 +5,11 @@
  */
 
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { readPcap } from '../src/netdev/pcap.js';
 
 export const OFSWITCH_BIN = fileURLToPath(new URL('../../bin/ofswitch.js', import.meta.url));
 
@@ -69,4 +70,22 @@ export function ofctlAt(ovsOfctl: string, port: number, args: readonly string[],
     encoding: 'utf8', timeout: timeoutMs, ...(input !== undefined ? { input } : {}),
   });
   return { status: r.status, out: r.stdout, err: r.stderr };
+}
+
+/** Frames in a dummy port's tx_pcap file (none yet: an empty list). */
+export function framesIn(path: string): Uint8Array[] {
+  if (!existsSync(path)) return [];
+  const r = readPcap(path);
+  return typeof r === 'string' ? [] : r.frames;
+}
+
+/** Polls `fn` every 25 ms until it gives a value (or throws after `ms`). */
+export async function waitFor<T>(what: string, fn: () => T | undefined, ms = 10_000): Promise<T> {
+  const until = Date.now() + ms;
+  for (;;) {
+    const v = fn();
+    if (v !== undefined) return v;
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
 }
