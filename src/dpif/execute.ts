@@ -18,7 +18,7 @@
  * exist is counted by the sink and ignored.
  */
 
-import { K, type FlowKey } from '../packet/key.js';
+import { K, newKey, type FlowKey } from '../packet/key.js';
 import { Packet, Offsets } from '../packet/packet.js';
 import { extract } from '../packet/extract.js';
 import {
@@ -138,7 +138,7 @@ export function executeActions(
       }
       case 'userspace': {
         const copy = frameCopyWithHeadroom(pkt);
-        const k = new Uint32Array(K.WORDS);
+        const k = newKey();
         k.set(key.subarray(0, K.PACKET));
         extract(copy.buf, copy.start, copy.end, k, new Offsets());
         sink.userspace(copy, k, a.cookie);

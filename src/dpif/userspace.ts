@@ -38,7 +38,7 @@
  */
 
 import { Subject, type Observable } from 'rxjs';
-import { K, applyMask, newKey, type FlowKey, type FlowMask } from '../packet/key.js';
+import { K, applyMask, copyKey, newKey, type FlowKey, type FlowMask } from '../packet/key.js';
 import { Offsets, type Packet } from '../packet/packet.js';
 import { extract } from '../packet/extract.js';
 import type { Netdev } from '../netdev/netdev.js';
@@ -445,7 +445,7 @@ export class UserspaceDatapath implements Dpif, ActionSink {
       return flow.ufid;
     }
     if (this.flows.size >= this.flowLimit) return 'flow limit reached';
-    flow = new Megaflow(this.nextUfid++, inPort, masked, Uint32Array.from(mask), put.actions);
+    flow = new Megaflow(this.nextUfid++, inPort, masked, copyKey(mask), put.actions);
     this.flows.set(flow.ufid, flow);
     let cls = this.classifiers.get(inPort);
     if (cls === undefined) {

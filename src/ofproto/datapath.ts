@@ -35,7 +35,7 @@ import { OFPE } from '../../proto/errors.js';
 import type { ErrorPair } from '../../proto/schema.js';
 import { OFPFF, OFPMBT, OFPP, OFPXMT, type Oxm, type PacketOut } from '../openflow/index.js';
 import { logger, type Logger } from '../common/log.js';
-import { K, applyMask, equalKeys, newKey, type FlowKey, type FlowMask } from '../packet/key.js';
+import { K, applyMask, copyKey, equalKeys, newKey, type FlowKey, type FlowMask } from '../packet/key.js';
 import { Packet, Offsets } from '../packet/packet.js';
 import { extract, formatKey } from '../packet/extract.js';
 import type { Netdev } from '../netdev/netdev.js';
@@ -384,7 +384,7 @@ export class DatapathBridge {
       this.mine.delete(old);
     }
     const u: Ukey = {
-      ufid, bridge: this, flow: Uint32Array.from(flow), mask: res.mask, megaKey: applyMask(newKey(), flow, res.mask),
+      ufid, bridge: this, flow: copyKey(flow), mask: res.mask, megaKey: applyMask(newKey(), flow, res.mask),
       actions: res.actions, tables: res.tables, buckets: res.buckets, deps: res.deps,
       pure: isPure(flow, res), pushedPackets: old?.pushedPackets ?? 0n, pushedBytes: old?.pushedBytes ?? 0n,
       pushedUsed: old?.pushedUsed ?? 0, createdAt: now,

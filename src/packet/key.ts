@@ -116,13 +116,48 @@ export const VLAN = { VID_MASK: 0x0fff, PRESENT: 0x1000, PCP_SHIFT: 13, TPID_SHI
 export type FlowKey = Uint32Array;
 export type FlowMask = Uint32Array;
 
+/**
+ * Keys carved out of shared slabs. A typed array larger than 64 bytes gets its own off-heap
+ * backing store in V8 (a malloc and external-memory bookkeeping that drives the GC); a key is 332
+ * bytes, and the upcall path makes several per packet. A view on a slab costs a small object.
+ * A slab lives while any key in it does, so short-lived scratch keys come from their own
+ * KeySlab (see xlate) rather than sharing slabs with keys kept in flow tables.
+ */
+export class KeySlab {
+  private slab: ArrayBuffer | undefined;
+  private used: number;
+
+  constructor(private readonly perSlab = 128, private readonly words: number = K.WORDS) {
+    this.used = perSlab;
+  }
+
+  /** A zeroed array of `words` 32-bit words. */
+  alloc(): Uint32Array {
+    if (this.used === this.perSlab) {
+      this.slab = new ArrayBuffer(this.perSlab * this.words * 4);
+      this.used = 0;
+    }
+    return new Uint32Array(this.slab!, this.words * 4 * this.used++, this.words);
+  }
+}
+
+const keySlab = new KeySlab();
+
+/** A zeroed key (from the shared slab: see KeySlab). */
 export function newKey(): FlowKey {
-  return new Uint32Array(K.WORDS);
+  return keySlab.alloc();
+}
+
+/** A copy of a key or mask. */
+export function copyKey(src: FlowKey): FlowKey {
+  const k = keySlab.alloc();
+  k.set(src);
+  return k;
 }
 
 /** A mask with every bit set (exact match on everything). */
 export function fullMask(): FlowMask {
-  return new Uint32Array(K.WORDS).fill(0xffffffff);
+  return newKey().fill(0xffffffff);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -44,6 +44,30 @@ const MPLS_COUNT = 20;
 const L3_FIRST = K.PBB; // PBB and everything after it up to the flags: what an MPLS push hides
 const ALL_ONES = 0xffffffff;
 
+/**
+ * The three per-state arrays (flow, written, origin) carved from shared slabs: each is larger than
+ * the 64 bytes V8 keeps inside the heap, so separate arrays would each cost an off-heap backing
+ * store, and a translation makes several states (clones for buckets, snapshots for pushes).
+ * These are short-lived; their slabs are not shared with keys kept in flow tables.
+ */
+const STATE_BYTES = K.WORDS * 4 * 2 + ((K.WORDS * 2 + 3) & ~3);
+const STATES_PER_SLAB = 64;
+let stateSlab: ArrayBuffer | undefined;
+let stateUsed = STATES_PER_SLAB;
+
+function stateArrays(): [Uint32Array, Uint32Array, Int16Array] {
+  if (stateUsed === STATES_PER_SLAB) {
+    stateSlab = new ArrayBuffer(STATES_PER_SLAB * STATE_BYTES);
+    stateUsed = 0;
+  }
+  const at = STATE_BYTES * stateUsed++;
+  return [
+    new Uint32Array(stateSlab!, at, K.WORDS),
+    new Uint32Array(stateSlab!, at + K.WORDS * 4, K.WORDS),
+    new Int16Array(stateSlab!, at + K.WORDS * 8, K.WORDS),
+  ];
+}
+
 interface Snapshot {
   readonly flow: FlowKey;
   readonly written: FlowMask;
@@ -69,15 +93,17 @@ export class FlowState {
   vlanSaved: Array<[number, number, number]> = [];
 
   constructor(flow: FlowKey, from?: FlowState) {
-    this.flow = Uint32Array.from(flow);
+    const [f, written, origin] = stateArrays();
+    f.set(flow);
+    this.flow = f;
+    this.written = written;
+    this.origin = origin;
     if (from === undefined) {
-      this.written = new Uint32Array(K.WORDS);
-      this.origin = new Int16Array(K.WORDS);
       for (let i = 0; i < K.WORDS; i++) this.origin[i] = i;
       this.dirty = new Array<boolean>(N_FIELDS).fill(false);
     } else {
-      this.written = Uint32Array.from(from.written);
-      this.origin = Int16Array.from(from.origin);
+      written.set(from.written);
+      origin.set(from.origin);
       this.dirty = from.dirty.slice();
       this.nwTtlDirty = from.nwTtlDirty;
       this.mplsTtlDirty = from.mplsTtlDirty;
@@ -153,7 +179,11 @@ export class FlowState {
   }
 
   private snapshot(): Snapshot {
-    return { flow: Uint32Array.from(this.flow), written: Uint32Array.from(this.written), origin: Int16Array.from(this.origin), opaque: this.opaque, vlanSaved: this.vlanSaved.slice() };
+    const [flow, written, origin] = stateArrays();
+    flow.set(this.flow);
+    written.set(this.written);
+    origin.set(this.origin);
+    return { flow, written, origin, opaque: this.opaque, vlanSaved: this.vlanSaved.slice() };
   }
 
   /** Words [from, to) and the parse flags from a snapshot. */

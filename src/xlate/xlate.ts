@@ -52,7 +52,7 @@
  */
 
 import { OFPAT, OFPIT, OFPG, OFPGT, OFPP, OFPPC, OFPPS, OFPR, OFPTT, OFPXMT, isBasic, type Action, type Bucket, type Instruction, type Oxm } from '../openflow/index.js';
-import { K, FRAG, hashMasked, type FlowKey, type FlowMask } from '../packet/key.js';
+import { K, FRAG, hashMasked, newKey, type FlowKey, type FlowMask } from '../packet/key.js';
 import type { ControllerCookie, OdpAction } from '../dpif/odp.js';
 import { formatActions } from '../dpif/odp.js';
 import { FlowState, ETH, FLAGS_PARSE_MASK, OPAQUE, READ_ONLY_FIELDS } from './commit.js';
@@ -100,7 +100,7 @@ interface Ctx {
 
 /** Translates `input` (see the header and types.ts). */
 export function xlate(input: XlateInput): XlateResult {
-  const mask = new Uint32Array(K.WORDS);
+  const mask = newKey();
   mask[K.IN_PORT] = 0xffffffff;
   mask[K.ETH_TYPE] = 0xffffffff;
   mask[K.FLAGS] = FLAGS_PARSE_MASK;
