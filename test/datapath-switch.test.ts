@@ -417,3 +417,37 @@ test('patch ports: a frame sent into one comes in on its peer and goes on throug
     await sw.close();
   }
 });
+
+test('fail-mode standalone: after three probe intervals without a controller the switch forwards as NORMAL; a controller ends it', async (t) => {
+  const clock = { t: 1_000_000 };
+  const sw = await buildSwitch({
+    ports: [{ name: 'p1', ofport: 1, type: 'dummy' }, { name: 'p2', ofport: 2, type: 'dummy' }, { name: 'p3', ofport: 3, type: 'dummy' }],
+    now: () => clock.t, probeInterval: 100, failMode: 'standalone', backer: { revalidateMs: 0 },
+  });
+  try {
+    const port = (n: string): DummyNetdev => sw.netdev(n) as DummyNetdev;
+    const sent = (): string[] => ['p1', 'p2', 'p3'].filter((n) => port(n).sent.length > 0);
+    const clear = (): void => ['br0', 'p1', 'p2', 'p3'].forEach((n) => port(n).clearSent());
+    const a2b = frame({ eth: { src: '00:00:00:00:00:0a', dst: '00:00:00:00:00:0b' } });
+    const b2a = frame({ eth: { src: '00:00:00:00:00:0b', dst: '00:00:00:00:00:0a' } });
+    port('p1').receive(a2b);
+    await settle();
+    t.deepEqual(sent(), [], 'not yet: secure until the controller has been missing for 3 probe intervals');
+    clock.t += 301;
+    t.true(sw.ofproto.failMode.check());
+    port('p1').receive(a2b);
+    await settle();
+    t.deepEqual(sent(), ['p2', 'p3'], 'fail-open: a miss floods (NORMAL)');
+    clear();
+    port('p2').receive(b2a);
+    await settle();
+    t.deepEqual(sent(), ['p1'], 'and learns');
+    clear();
+    sw.ofproto.failMode.controllerUp();
+    port('p2').receive(b2a);
+    await settle();
+    t.deepEqual(sent(), [], 'a controller is back: table misses drop again (the cached NORMAL flow was revalidated)');
+  } finally {
+    await sw.close();
+  }
+});
