@@ -451,3 +451,24 @@ test('fail-mode standalone: after three probe intervals without a controller the
     await sw.close();
   }
 });
+
+test('a rule added where an earlier table had changed the flow still takes effect (set, set back, then a lookup)', async (t) => {
+  const h = await harness();
+  try {
+    const f = frame({ eth: { src: '00:00:00:00:00:01', dst: '00:00:00:00:00:02' } });
+    // Table 0 (exact on eth_dst) rewrites eth_dst; table 1 writes it back; table 2 misses: drop.
+    h.send(flowMod({ tableId: 0, match: [{ field: OFPXMT.ETH_DST, value: '00:00:00:00:00:02' }], instructions: [applyActions(setField(OFPXMT.ETH_DST, '00:00:00:00:00:99')), gotoTable(1)] }));
+    h.send(flowMod({ tableId: 1, priority: 1, instructions: [applyActions(setField(OFPXMT.ETH_DST, '00:00:00:00:00:02')), gotoTable(2)] }));
+    h.port('p1').receive(f);
+    await settle();
+    t.deepEqual(h.out(), {});
+    t.is(h.sw.dpif.stats().flows, 1, 'a cached drop flow, exact on eth_dst 00:..:02');
+    // Table 1 saw eth_dst 00:..:99, which the megaflow (eth_dst 00:..:02) does not show.
+    h.send(flowMod({ tableId: 1, priority: 10, match: [{ field: OFPXMT.ETH_DST, value: '00:00:00:00:00:99' }], instructions: [applyActions(output(3))] }));
+    h.port('p1').receive(f);
+    await settle();
+    t.deepEqual(Object.keys(h.out()), ['p3']);
+  } finally {
+    await h.close();
+  }
+});

@@ -703,21 +703,12 @@ export class DatapathBridge {
 }
 
 /**
- * A translation is pure when every lookup saw the packet's own fields: nothing in the final flow
- * differs from the input flow (set-fields, pushes, pops, write-metadata would show there) and no
- * datapath action changes the packet (a field set and set back would not show in the final flow).
+ * A translation is pure when every lookup saw the packet's own fields (xlate tracks whether a
+ * lookup examined bits it had changed: set-field, push, pop, write-metadata); then the megaflow
+ * alone says which packets a new rule's lookup would see.
  */
-function isPure(flow: FlowKey, res: XlateResult): boolean {
-  for (let i = 0; i < K.WORDS; i++) if (res.finalFlow[i] !== flow[i]) return false;
-  return !res.actions.some(changesPacket);
-}
-
-function changesPacket(a: OdpAction): boolean {
-  switch (a.type) {
-    case 'output': case 'userspace': case 'meter': case 'drop': return false;
-    case 'clone': return a.actions.some(changesPacket);
-    default: return true;
-  }
+function isPure(_flow: FlowKey, res: XlateResult): boolean {
+  return res.lookupSawChanges !== true;
 }
 
 function macText(b: Uint8Array): string {

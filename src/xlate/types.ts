@@ -137,6 +137,12 @@ export interface XlateResult {
   readonly learned: readonly MacLearn[];
   readonly deps: XlateDeps;
   /**
+   * Some table lookup saw a flow the translation itself had changed before it (a set-field, push,
+   * pop or write-metadata), so it did not see the packet's own fields: revalidation then cannot
+   * decide from the megaflow alone whether a rule added later could match there.
+   */
+  readonly lookupSawChanges?: boolean;
+  /**
    * Why translation stopped early (too deep, too many lookups, too many actions): the actions are
    * then empty (drop), and this says why. Undefined when it ran to the end.
    */

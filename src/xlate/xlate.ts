@@ -91,6 +91,8 @@ interface Ctx {
   allPorts: boolean;
   macs: boolean;
   failOpen: boolean;
+  /** A lookup saw a flow the translation had changed (see XlateResult.lookupSawChanges). */
+  sawChange: boolean;
   rule: XRule | undefined;
   tableId: number;
   readonly packetOut: boolean;
@@ -108,7 +110,7 @@ export function xlate(input: XlateInput): XlateResult {
     bridge: input.bridge, inPort: input.flow[K.IN_PORT]!, lines: input.trace === true ? [] : undefined, indent: 0,
     st: new FlowState(input.flow), mask, out: [], nActions: 0, depth: 0, lookups: 0,
     tables: [], buckets: [], meters: [], learned: [], groups: new Set(), ports: new Set(),
-    allPorts: false, macs: false, failOpen: false, rule: undefined, tableId: OFPTT.ALL,
+    allPorts: false, macs: false, failOpen: false, sawChange: false, rule: undefined, tableId: OFPTT.ALL,
     packetOut: input.actions !== undefined, exit: false,
   };
   let error: string | undefined;
@@ -136,6 +138,7 @@ export function xlate(input: XlateInput): XlateResult {
     meters: ctx.meters,
     learned: error === undefined ? ctx.learned : [],
     deps: { groups: ctx.groups, ports: ctx.ports, allPorts: ctx.allPorts, macs: ctx.macs, failOpen: ctx.failOpen },
+    lookupSawChanges: ctx.sawChange,
     ...(error !== undefined ? { error } : {}),
     ...(ctx.lines !== undefined ? { trace: ctx.lines } : {}),
   };
@@ -183,6 +186,15 @@ const wcScratch = new Uint32Array(K.WORDS);
 /** Instruction types in the order OF §5.9 runs them. */
 const INSTRUCTION_ORDER = [OFPIT.METER, OFPIT.APPLY_ACTIONS, OFPIT.CLEAR_ACTIONS, OFPIT.WRITE_ACTIONS, OFPIT.WRITE_METADATA, OFPIT.GOTO_TABLE];
 
+/**
+ * True when the flow a lookup sees is not the input's own anywhere (a word written or moved).
+ * Not only the bits this lookup examined: a rule added later may examine any of them.
+ */
+function sawChange(st: FlowState): boolean {
+  for (let w = 0; w < K.WORDS; w++) if (st.written[w] !== 0 || st.origin[w] !== w) return true;
+  return false;
+}
+
 function runPipeline(ctx: Ctx, start: number): void {
   const set = new ActionSet();
   let tableId = start;
@@ -191,6 +203,7 @@ function runPipeline(ctx: Ctx, start: number): void {
     const wc = wcScratch.fill(0);
     const rule = tableId < ctx.bridge.nTables ? ctx.bridge.lookup(tableId, ctx.st.flow, wc) : undefined;
     ctx.st.readAll(ctx.mask, wc);
+    if (!ctx.sawChange) ctx.sawChange = sawChange(ctx.st);
     ctx.tables.push({ tableId, rule });
     const head = `${' '.repeat(2 * ctx.indent)}${String(tableId).padStart(2)}. `;
     if (rule === undefined) {
