@@ -31,7 +31,7 @@ import type { ErrorPair } from '../../proto/schema.js';
 import {
   isBasic, readMac, writeMac, readIpv4, writeIpv4, readIpv6, writeIpv6, type Oxm, type OxmBasic, type OxmValue,
 } from '../openflow/index.js';
-import { K, type FlowKey, type FlowMask } from '../packet/key.js';
+import { K, KeySlab, equalKeys, hashKey, type FlowKey, type FlowMask } from '../packet/key.js';
 
 export interface CompiledMatch {
   /** Already masked: key & mask === key. */
@@ -190,33 +190,48 @@ function compileInto(match: readonly Oxm[], key: Uint32Array, mask: Uint32Array)
   return undefined;
 }
 
-// The match being compiled goes here first: a key or mask of K.WORDS words is too large for V8 to
-// keep inside the heap, so each `new Uint32Array(K.WORDS)` allocates a separate backing store (a
-// malloc plus GC bookkeeping, microseconds). Errors and matchError() then allocate nothing, and a
-// compiled match costs one backing store shared by its key and its mask.
+// The match being compiled goes here first, so that errors and matchError() allocate nothing.
 const scratchKey = new Uint32Array(K.WORDS);
 const scratchMask = new Uint32Array(K.WORDS);
-const PAIR_BYTES = 2 * K.WORDS * Uint32Array.BYTES_PER_ELEMENT;
-// Compiled matches are carved out of buffers of a few pairs, which spreads the backing store's
-// cost over them. A buffer lives as long as any of its matches (a rule's, or a transient one
-// of a DELETE or a stats request), so at worst it holds SLAB_PAIRS times a match's bytes.
-const SLAB_PAIRS = 4;
-let slab = new ArrayBuffer(SLAB_PAIRS * PAIR_BYTES);
-let slabUsed = 0;
 
+// A key or mask of K.WORDS words is too large for V8 to keep inside the heap: each
+// `new Uint32Array(K.WORDS)` would allocate its own backing store (a malloc plus GC bookkeeping,
+// about a microsecond). Compiled keys are carved from slabs instead (KeySlab); a slab lives as
+// long as any key in it, which costs little because rules mostly go in bulk.
+const keys = new KeySlab(32);
+
+// Masks are interned: rules with the same mask share one array. A table holds few distinct
+// masks (one per combination of fields and prefix lengths), so this removes half of a rule's
+// compiled size. Interning stops growing at MAX_INTERNED distinct masks (later ones are plain
+// copies), so a stream of odd masks cannot grow the table without bound.
+const MAX_INTERNED = 4096;
+const interned = new Map<number, Uint32Array[]>();
+let internedCount = 0;
+
+function internMask(m: Uint32Array): Uint32Array {
+  const h = hashKey(m);
+  const list = interned.get(h);
+  if (list !== undefined) for (const x of list) if (equalKeys(x, m)) return x;
+  const copy = keys.alloc();
+  copy.set(m);
+  if (internedCount < MAX_INTERNED) {
+    internedCount++;
+    if (list === undefined) interned.set(h, [copy]);
+    else list.push(copy);
+  }
+  return copy;
+}
+
+/**
+ * The (key, mask) of a match (see compileInto for the errors). The mask may be shared with other
+ * compiled matches (interned): never write to it.
+ */
 export function compileMatch(match: readonly Oxm[]): CompiledMatch | ErrorPair {
   const err = compileInto(match, scratchKey, scratchMask);
   if (err !== undefined) return err;
-  if (slabUsed === SLAB_PAIRS) {
-    slab = new ArrayBuffer(SLAB_PAIRS * PAIR_BYTES);
-    slabUsed = 0;
-  }
-  const at = PAIR_BYTES * slabUsed++;
-  const key = new Uint32Array(slab, at, K.WORDS);
-  const mask = new Uint32Array(slab, at + PAIR_BYTES / 2, K.WORDS);
+  const key = keys.alloc();
   key.set(scratchKey);
-  mask.set(scratchMask);
-  return { key, mask };
+  return { key, mask: internMask(scratchMask) };
 }
 
 /** The error compileMatch would return for `match`, without building the key and mask. */
