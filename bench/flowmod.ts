@@ -173,7 +173,9 @@ async function timedRun(port: number, bytes: Buffer, what: string): Promise<numb
 // ---------------------------------------------------------------------------------------------
 
 async function startOfswitch(): Promise<{ proc: ChildProcess; port: number }> {
-  const proc = spawn(process.execPath, [bin, 'start', '--listen', 'ptcp:0', '--port', 'p1@1', '--port', 'p2@2', '--log-level', 'warn'], {
+  // A private control socket: a benchmark must not take the machine's default one.
+  const socket = join(mkdtempSync(join(tmpdir(), 'ofswitch-bench-')), 'ctl');
+  const proc = spawn(process.execPath, [bin, 'start', '--listen', 'ptcp:0', '--port', 'p1@1', '--port', 'p2@2', '--log-level', 'warn', '--socket', socket], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
