@@ -11,11 +11,23 @@ import { K, newKey, type FlowKey } from '../packet/key.js';
 import { Offsets } from '../packet/packet.js';
 import { extract, formatKey } from '../packet/extract.js';
 import { formatActions } from '../dpif/odp.js';
-import type { Backer, DatapathBridge } from '../ofproto/datapath.js';
+import type { DatapathBridge } from '../ofproto/datapath.js';
 import { CtlError, type CommandHandler } from './ctl.js';
+import type { RunningSwitch } from './switch.js';
+import { parsePortSpec } from './port-spec.js';
 
 const HELP = `commands:
   help                                  this list
+  show                                  bridges, ports with OpenFlow numbers, controllers
+  list-br                               bridge names
+  add-br BRIDGE [DPID]                  add a bridge (with its LOCAL port)
+  del-br BRIDGE                         remove a bridge, its ports and flows
+  list-ports BRIDGE                     port names of a bridge
+  add-port BRIDGE NAME[@OFPORT][,type=dummy|patch][,KEY=VALUE...]
+                                        add a port (PORT_STATUS to the controllers)
+  del-port [BRIDGE] PORT                remove a port
+  set-controller BRIDGE TARGET...       connect to these controllers (replacing the others)
+  del-controller BRIDGE                 remove every controller target
   dpctl/show                            datapath counters and ports
   dpctl/dump-flows                      datapath flows: key/mask, counters, actions
   dpif/flush                            remove every datapath flow (counters are kept)
@@ -40,7 +52,8 @@ interface Receiving {
 
 const canReceive = (x: unknown): x is Receiving => typeof (x as Receiving).receive === 'function';
 
-export function switchCommands(backer: Backer): CommandHandler {
+export function switchCommands(sw: RunningSwitch): CommandHandler {
+  const backer = sw.backer;
   const bridgeOf = (name: string | undefined): DatapathBridge => {
     if (name === undefined) throw new CtlError('name the bridge');
     const b = backer.bridges.get(name);
@@ -52,6 +65,63 @@ export function switchCommands(backer: Backer): CommandHandler {
     switch (cmd) {
       case 'help':
         return HELP;
+      case 'show':
+        return sw.show();
+      case 'list-br':
+        return sw.bridges().map((b) => b.name).join('\n');
+      case 'add-br': {
+        const [name, dpid] = rest;
+        if (name === undefined || rest.length > 2) throw new CtlError('usage: add-br BRIDGE [DPID]');
+        let datapathId: bigint | undefined;
+        if (dpid !== undefined) {
+          const h = dpid.replace(/^0x/i, '');
+          if (!/^[0-9a-fA-F]{1,16}$/.test(h)) throw new CtlError(`DPID ${JSON.stringify(dpid)}: give 1 to 16 hex digits`);
+          datapathId = BigInt('0x' + h);
+        }
+        return sw.addBridge({ bridge: name, ...(datapathId !== undefined ? { datapathId } : {}) }).then((r) => {
+          if (typeof r === 'string') throw new CtlError(r);
+          return '';
+        });
+      }
+      case 'del-br': {
+        const [name] = rest;
+        if (name === undefined || rest.length > 1) throw new CtlError('usage: del-br BRIDGE');
+        return sw.delBridge(name).then((err) => {
+          if (err !== undefined) throw new CtlError(err);
+          return '';
+        });
+      }
+      case 'list-ports': {
+        const b = bridgeOf(rest[0]);
+        // By name, as ovs-vsctl lists them.
+        return b.ofproto.ports.list().filter((p) => p.name !== b.name).map((p) => p.name).sort().join('\n');
+      }
+      case 'add-port': {
+        const [br, text] = rest;
+        if (br === undefined || text === undefined || rest.length > 2) throw new CtlError('usage: add-port BRIDGE NAME[@OFPORT][,type=dummy|patch][,KEY=VALUE...]');
+        const spec = parsePortSpec(text);
+        if (typeof spec === 'string') throw new CtlError(spec.replace(/^--port /, ''));
+        const r = sw.addPort(br, spec);
+        if (typeof r === 'string') throw new CtlError(r);
+        return '';
+      }
+      case 'del-port': {
+        const [a, b] = rest;
+        if (a === undefined || rest.length > 2) throw new CtlError('usage: del-port [BRIDGE] PORT');
+        const err = b === undefined ? sw.delPort(a) : sw.delPort(b, a);
+        if (err !== undefined) throw new CtlError(err);
+        return '';
+      }
+      case 'set-controller':
+      case 'del-controller': {
+        const [br, ...targets] = rest;
+        if (br === undefined || (cmd === 'set-controller' && targets.length === 0) || (cmd === 'del-controller' && targets.length > 0)) {
+          throw new CtlError(cmd === 'set-controller' ? 'usage: set-controller BRIDGE TARGET...' : 'usage: del-controller BRIDGE');
+        }
+        const err = sw.setControllers(br, targets);
+        if (err !== undefined) throw new CtlError(err);
+        return '';
+      }
       case 'dpctl/show': {
         const s = backer.dpif.stats();
         const perPkt = s.lookups === 0n ? '0.00' : (Number(s.maskHit) / Number(s.lookups)).toFixed(2);

@@ -8,6 +8,7 @@ import { decode, encode, fromJson, toJson, formatMessage, formatError, fromHex, 
 import { configureLogging, isLogLevel, logger, LOG_LEVELS, type LogFormat, type LogLevel } from '../common/log.js';
 import { dpidFor } from '../ofproto/ofproto.js';
 import { buildSwitch, type RunningSwitch } from './switch.js';
+import { parsePortSpec } from './port-spec.js';
 import { defaultSocketPath, sendCommand } from './ctl.js';
 import type { PortSpec } from '../ofproto/ports.js';
 import { formatTarget, isPassive, parseTarget, type Target } from '../ofproto/target.js';
@@ -178,49 +179,6 @@ const START_FLAGS = new Set([
 ]);
 
 const TLS_FLAGS = ['--private-key', '--certificate', '--ca-cert'] as const;
-
-/** Options each port type takes. */
-const PORT_OPTIONS: Readonly<Record<string, readonly string[]>> = {
-  dummy: ['rx_pcap', 'tx_pcap'],
-  patch: ['peer'],
-};
-
-/** Parses `NAME[@OFPORT][,type=dummy|patch][,key=value…]`. */
-export function parsePortSpec(text: string): PortSpec | string {
-  const [head = '', ...opts] = text.split(',');
-  const at = head.lastIndexOf('@');
-  const name = at < 0 ? head : head.slice(0, at);
-  if (name === '') return `--port ${JSON.stringify(text)}: the port needs a name`;
-  if (Buffer.byteLength(name) > 15) return `--port ${JSON.stringify(text)}: a port name has at most 15 bytes`;
-  let ofport: number | undefined;
-  if (at >= 0) {
-    const n = head.slice(at + 1);
-    if (!/^\d{1,10}$/.test(n) || Number(n) < 1 || Number(n) > OFPP.MAX) return `--port ${JSON.stringify(text)}: OFPORT must be a number in 1..${OFPP.MAX}`;
-    ofport = Number(n);
-  }
-  let type: 'dummy' | 'patch' = 'dummy';
-  const options: Record<string, string> = {};
-  for (const o of opts) {
-    const eq = o.indexOf('=');
-    const k = eq < 0 ? o : o.slice(0, eq);
-    const v = eq < 0 ? '' : o.slice(eq + 1);
-    if (v === '') return `--port ${JSON.stringify(text)}: option ${JSON.stringify(k)} needs a value (key=value)`;
-    if (k === 'type') {
-      if (v !== 'dummy' && v !== 'patch') return `--port ${JSON.stringify(text)}: port type ${JSON.stringify(v)} is not available (dummy or patch)`;
-      type = v;
-    } else {
-      if (k in options) return `--port ${JSON.stringify(text)}: option ${JSON.stringify(k)} given twice`;
-      options[k] = v;
-    }
-  }
-  const allowed = PORT_OPTIONS[type]!;
-  for (const k of Object.keys(options)) {
-    if (!allowed.includes(k)) return `--port ${JSON.stringify(text)}: unknown option ${JSON.stringify(k)} for a ${type} port (${allowed.join(', ')})`;
-  }
-  if (type === 'patch' && options['peer'] === undefined) return `--port ${JSON.stringify(text)}: a patch port needs peer=NAME`;
-  if (type === 'patch' && options['peer'] === name) return `--port ${JSON.stringify(text)}: a patch port cannot be its own peer`;
-  return { name, ...(ofport !== undefined ? { ofport } : {}), type, ...(Object.keys(options).length > 0 ? { options } : {}) };
-}
 
 /** Parses the options of `ofswitch start`; a string is the problem to report. */
 export function parseStartArgs(args: readonly string[]): StartOptions | string {

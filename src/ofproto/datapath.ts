@@ -142,6 +142,20 @@ export class Backer {
   }
 
   /**
+   * Takes a bridge off the datapath: its datapath flows go (counters pushed first), its ports and
+   * their devices are removed, and its switch no longer has a datapath. The switch itself is the
+   * caller's to close.
+   */
+  removeBridge(name: string): boolean {
+    const b = this.bridges.get(name);
+    if (b === undefined) return false;
+    b.detach();
+    this.bridges.delete(name);
+    b.ofproto.attachDatapath(undefined);
+    return true;
+  }
+
+  /**
    * The periodic pass: counters pushed, idle flows removed, flows without a ukey (left by a
    * failure) removed. Returns the number of flows removed.
    */
@@ -691,6 +705,19 @@ export class DatapathBridge {
   /** Ukeys of this bridge (for tests and dump-flows). */
   ukeyCount(): number {
     return this.mine.size;
+  }
+
+  /** Removes everything this bridge put on the datapath: its flows, then its ports (LOCAL too). */
+  detach(): void {
+    for (const u of [...this.mine]) this.deleteUkey(u);
+    for (const p of [...this.ports.values()]) {
+      this.ports.delete(p.ofport);
+      this.backer.byOdp.delete(p.odpPort);
+      p.sub.unsubscribe();
+      this.backer.dpif.portDel(p.odpPort);
+      p.netdev.close();
+    }
+    for (const s of this.subs) s.unsubscribe();
   }
 
   close(): void {
