@@ -296,3 +296,27 @@ test('SIGINT stops a switch too, with a controller target and fail-mode standalo
     if (s.proc.exitCode === null) s.proc.kill('SIGKILL');
   }
 });
+
+test('mod-table NAME: ovs-ofctl sends a TABLE_FEATURES set; the names stick and the flows stay', async (t) => {
+  // ovs-ofctl 3.1 reads the table features, changes the name and sends every table back as a
+  // set (REQ_MORE parts); the switch replies with the new description (table-features.ts).
+  const s = await startSwitch(['--listen', 'ptcp:0', '--port', 'p1@1', '--log-level', 'warn']);
+  const run = (args: readonly string[]): OfctlResult => ofctlAt(ovsOfctl, s.port, args, undefined, 15_000);
+  try {
+    t.is(run(['add-flow', 'table=0,priority=5,ip,actions=output:1']).status, 0);
+    const r = run(['mod-table', '0', 'name:foo']);
+    t.is(r.status, 0, r.err);
+    t.is(run(['mod-table', '254', 'name:last']).status, 0);
+    const tf = run(['dump-table-features']).out;
+    t.regex(tf, /table 0 \("foo"\):/);
+    t.regex(tf, /table 1 \("table1"\)/);
+    t.regex(tf, /table 254 \("last"\):/);
+    // The rest of the description came back unchanged: flows are accepted as before.
+    t.is(run(['add-flow', 'table=0,priority=6,tcp,actions=push_vlan:0x8100,output:1']).status, 0);
+    t.regex(run(['dump-flows']).out, /priority=5,ip actions=output:1/);
+    t.regex(run(['dump-tables']).out, /table 0:\s+active=2/);
+  } finally {
+    s.proc.kill('SIGTERM');
+    await s.exited;
+  }
+});

@@ -33,6 +33,11 @@
  *
  * Counters: NO_PKT_COUNTS / NO_BYT_COUNTS are kept as flags but the counts are kept anyway (the
  * flags only allow a switch not to count; OVS counts too).
+ *
+ * Table features: each table has a description (table-features.ts), the default one until a
+ * TABLE_FEATURES set replaces it (setTableFeatures). A table whose description differs from the
+ * default holds compiled rules that ADD and MODIFY* then meet after validate.ts's checks; a table
+ * at the default holds none, so its flow-mods cost one undefined test more than before.
  */
 
 import { OFPE } from '../../proto/errors.js';
@@ -40,12 +45,16 @@ import type { ErrorPair } from '../../proto/schema.js';
 import {
   OFPFC, OFPFF, OFPG, OFPIT, OFPAT, OFPP, OFPRR, OFPTT, OFPT, OFP_VERSION, checkPrerequisites,
   type FlowMod, type FlowRemoved, type FlowStats, type TableStats, type Instruction, type Oxm, type MultipartRequestFlow,
+  type TableFeatures,
 } from '../openflow/index.js';
 import type { FlowKey, FlowMask } from '../packet/key.js';
 import { Classifier, type ClsRule } from './classifier.js';
 import { compileMatch, isMatchError, type CompiledMatch } from '../xlate/match.js';
 import { ExpiryQueue } from './timeouts.js';
 import { validateFlowMod, type ValidationEnv } from './validate.js';
+import {
+  checkInstructions, checkMatch, compileSet, defaultTableFeatures, type TableRules,
+} from './table-features.js';
 
 export interface Rule extends ClsRule {
   readonly tableId: number;
@@ -110,6 +119,10 @@ interface Table {
   lookupCount: number;
   matchedCount: number;
   maxEntries: number;
+  /** What a TABLE_FEATURES set said (undefined: never set, the default description). */
+  features: TableFeatures | undefined;
+  /** The set description's checks (undefined: it accepts what the default accepts). */
+  rules: TableRules | undefined;
 }
 
 const ALL_COOKIE_BITS = 0xffff_ffff_ffff_ffffn;
@@ -139,7 +152,9 @@ export class Pipeline {
     if (!(Number.isInteger(n) && n >= 1 && n <= 255)) throw new RangeError(`nTables must be 1..255, got ${n}`);
     this.nTables = n;
     const max = opts.maxEntries ?? Infinity;
-    this.tables = Array.from({ length: n }, () => ({ cls: new Classifier<Rule>(), lookupCount: 0, matchedCount: 0, maxEntries: max }));
+    this.tables = Array.from({ length: n }, () => ({
+      cls: new Classifier<Rule>(), lookupCount: 0, matchedCount: 0, maxEntries: max, features: undefined, rules: undefined,
+    }));
   }
 
   /** Number of rules over all tables. */
@@ -152,6 +167,56 @@ export class Pipeline {
   /** Changes a table's capacity (TABLE_FEATURES set); existing rules beyond it stay. */
   setMaxEntries(tableId: number, maxEntries: number): void {
     this.tables[tableId]!.maxEntries = maxEntries;
+  }
+
+  /** The description of every table (TABLE_FEATURES get): what was set, or the default. */
+  tableFeatures(): TableFeatures[] {
+    return this.tables.map((t, id) => t.features ?? defaultTableFeatures(id, this.nTables));
+  }
+
+  /**
+   * TABLE_FEATURES set: replaces the description of every table, all or nothing (the request's
+   * checks and decisions are in table-features.ts). Refused with TABLE_FEATURES_FAILED/EPERM when
+   * a flow already in a table would break its new description or a table holds more flows than
+   * its new max_entries: flows are never removed by a set. Nothing about the flows changes, so
+   * the datapath has nothing to learn.
+   */
+  setTableFeatures(tables: readonly TableFeatures[]): ErrorPair | undefined {
+    const configs = compileSet(tables, this.nTables);
+    if (isError(configs)) return configs;
+    for (let id = 0; id < this.nTables; id++) {
+      const c = configs[id]!;
+      const t = this.tables[id]!;
+      if (t.cls.size > c.features.maxEntries) return OFPE.TABLE_FEATURES_FAILED!.EPERM!;
+      if (c.rules === undefined) continue;
+      for (const r of t.cls.rules()) {
+        if (checkMatch(r.match, c.rules, r.tableMiss) !== undefined || checkInstructions(r.instructions, c.rules, r.tableMiss) !== undefined) {
+          return OFPE.TABLE_FEATURES_FAILED!.EPERM!;
+        }
+      }
+    }
+    for (let id = 0; id < this.nTables; id++) {
+      const c = configs[id]!;
+      const t = this.tables[id]!;
+      t.features = c.features;
+      t.rules = c.rules;
+      t.maxEntries = c.features.maxEntries;
+    }
+    return undefined;
+  }
+
+  /**
+   * Takes `from`'s table descriptions and capacities (same number of tables): a scratch copy of
+   * the pipeline (bundles' dry run) must refuse what the real one would.
+   */
+  copyTableConfig(from: Pipeline): void {
+    if (from.nTables !== this.nTables) throw new RangeError('copyTableConfig: different numbers of tables');
+    from.tables.forEach((f, id) => {
+      const t = this.tables[id]!;
+      t.features = f.features;
+      t.rules = f.rules;
+      t.maxEntries = f.maxEntries;
+    });
   }
 
   /** Every rule of one table, or of all tables in table order. */
@@ -171,7 +236,15 @@ export class Pipeline {
     const cm = validateFlowMod(fm, this.env, this.nTables);
     if (isMatchError(cm)) return cm;
     switch (fm.command) {
-      case OFPFC.ADD: return this.add(fm, cm);
+      case OFPFC.ADD: {
+        const tr = this.tables[fm.tableId]!.rules;
+        if (tr !== undefined) {
+          const miss = fm.priority === 0 && fm.match.length === 0;
+          const err = checkMatch(fm.match, tr, miss) ?? checkInstructions(fm.instructions, tr, miss);
+          if (err !== undefined) return err;
+        }
+        return this.add(fm, cm);
+      }
       case OFPFC.MODIFY:
       case OFPFC.MODIFY_STRICT: return this.modify(fm, cm);
       default: return this.delete(fm, cm);
@@ -197,8 +270,21 @@ export class Pipeline {
     return { removed: [], added: [rule], replaced: old === undefined ? [] : [old], modified: [] };
   }
 
-  private modify(fm: FlowMod, cm: CompiledMatch): FlowModResult {
+  private modify(fm: FlowMod, cm: CompiledMatch): FlowModResult | ErrorPair {
     const rules = this.select(fm.tableId, cm, fm.command === OFPFC.MODIFY_STRICT, fm.priority, fm.cookie, fm.cookieMask, OFPP.ANY, OFPG.ANY);
+    const tr = this.tables[fm.tableId]!.rules;
+    if (tr !== undefined) {
+      // The new instructions must suit every flow they land on: the table-miss flow meets the
+      // *_MISS description, the others the plain one.
+      let hit = false;
+      let miss = false;
+      for (const r of rules) {
+        if (r.tableMiss) miss = true;
+        else hit = true;
+      }
+      const err = (hit ? checkInstructions(fm.instructions, tr, false) : undefined) ?? (miss ? checkInstructions(fm.instructions, tr, true) : undefined);
+      if (err !== undefined) return err;
+    }
     const reset = (fm.flags & OFPFF.RESET_COUNTS) !== 0;
     for (const r of rules) {
       this.unindexGroups(r);

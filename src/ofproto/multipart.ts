@@ -13,21 +13,21 @@
  *   after byte-level reassembly. A part of another type or xid abandons the request being
  *   assembled (BAD_REQUEST/BAD_MULTIPART about it). More than `maxBytes` of parts gives
  *   BAD_REQUEST/MULTIPART_BUFFER_OVERFLOW and the parts are dropped.
- * - TABLE_FEATURES: a get (empty body) answers one entry per table with the eight properties
- *   Open vSwitch's client insists on. A set (a body with tables) is refused with
- *   TABLE_FEATURES_FAILED/EPERM for now: the pipeline cannot yet enforce a changed table
- *   description, and accepting a set it does not enforce would be a lie.
+ * - TABLE_FEATURES: a get (empty body) answers one entry per table: the description the pipeline
+ *   holds (by default the eight properties Open vSwitch's client insists on). A set (a body with
+ *   tables, all parts together) replaces the description of every table, all or nothing, and is
+ *   answered like a get with the new description; the checks, the errors and the choices are in
+ *   table-features.ts, the enforcement in flow-table.ts.
  * - Groups and meters answer through their tables when the switch has them; without them those
  *   types are BAD_REQUEST/BAD_MULTIPART.
  */
 
 import { OFPE } from '../../proto/errors.js';
-import { OXM_FIELDS, KIND_SIZE } from '../../proto/oxm.js';
 import type { ErrorPair } from '../../proto/schema.js';
 import {
-  OFPAT, OFPIT, OFPMP, OFPMPF, OFPP, OFPQ_ALL, OFPT, OFPTFPT, OFPXMC, OFPXMT, encodedLength,
+  OFPMP, OFPMPF, OFPP, OFPQ_ALL, OFPT, encodedLength,
   type GroupDesc, type GroupStats, type MeterConfig, type MeterStats, type Message, type MultipartReply,
-  type MultipartRequest, type OxmId, type TableFeatures, type TableFeatureProp,
+  type MultipartRequest,
 } from '../openflow/index.js';
 import { flowStatsEntry, isError, type Pipeline } from './flow-table.js';
 import type { PortTable } from './ports.js';
@@ -36,8 +36,8 @@ import type { PortTable } from './ports.js';
 export const MAX_MESSAGE = 0xffff;
 /** Default bound on a request being reassembled from REQ_MORE parts (bytes of parts). */
 export const DEFAULT_MAX_REASSEMBLY = 1 << 20;
-/** Rules a table may hold, as TABLE_FEATURES says (the classifier has no fixed limit). */
-export const TABLE_MAX_ENTRIES = 1_000_000;
+/** The default table description (kept here too for the modules that read it from multipart). */
+export { TABLE_MAX_ENTRIES, tableFeatures } from './table-features.js';
 
 const BR = OFPE.BAD_REQUEST!;
 
@@ -158,9 +158,11 @@ export function multipartReply(req: MultipartRequest, ctx: MultipartContext): Mu
       return [{ ...head, mpType: OFPMP.METER_FEATURES, flags: 0, ...f }];
     }
     case OFPMP.TABLE_FEATURES:
-      // A set is refused until the pipeline can enforce a changed description (see above).
-      if (req.tables.length > 0) return OFPE.TABLE_FEATURES_FAILED!.EPERM!;
-      return splitReply(head, 'tables', tableFeatures(ctx.pipeline.nTables));
+      if (req.tables.length > 0) {
+        const err = ctx.pipeline.setTableFeatures(req.tables);
+        if (err !== undefined) return err;
+      }
+      return splitReply(head, 'tables', ctx.pipeline.tableFeatures());
     case OFPMP.PORT_DESC:
       return splitReply(head, 'ports', ctx.ports.descs());
     case OFPMP.EXPERIMENTER:
@@ -168,52 +170,6 @@ export function multipartReply(req: MultipartRequest, ctx: MultipartContext): Mu
     default:
       return BR.BAD_MULTIPART!;
   }
-}
-
-// ---------------------------------------------------------------------------------------------
-// TABLE_FEATURES
-// ---------------------------------------------------------------------------------------------
-
-/** Fields set-field refuses (validate.ts's READ_ONLY); every other basic field can be set. */
-const NOT_SETTABLE = new Set<number>([OFPXMT.ETH_TYPE, OFPXMT.IP_PROTO, OFPXMT.MPLS_BOS, OFPXMT.IN_PHY_PORT, OFPXMT.IPV6_EXTHDR]);
-
-const oxmId = (field: number, size: number, hasMask: boolean): OxmId =>
-  ({ oxmClass: OFPXMC.OPENFLOW_BASIC, field, hasMask, length: hasMask ? 2 * size : size });
-
-const MATCH_IDS: readonly OxmId[] = OXM_FIELDS.map((d) => oxmId(d.field, KIND_SIZE[d.kind], d.maskable));
-const WILDCARD_IDS: readonly OxmId[] = OXM_FIELDS.map((d) => oxmId(d.field, KIND_SIZE[d.kind], false));
-const SETFIELD_IDS: readonly OxmId[] = OXM_FIELDS.filter((d) => !NOT_SETTABLE.has(d.field)).map((d) => oxmId(d.field, KIND_SIZE[d.kind], false));
-const INSTRUCTION_IDS = [OFPIT.GOTO_TABLE, OFPIT.WRITE_METADATA, OFPIT.WRITE_ACTIONS, OFPIT.APPLY_ACTIONS, OFPIT.CLEAR_ACTIONS, OFPIT.METER].map((type) => ({ type }));
-const ACTION_IDS = [
-  OFPAT.OUTPUT, OFPAT.COPY_TTL_OUT, OFPAT.COPY_TTL_IN, OFPAT.SET_MPLS_TTL, OFPAT.DEC_MPLS_TTL, OFPAT.PUSH_VLAN,
-  OFPAT.POP_VLAN, OFPAT.PUSH_MPLS, OFPAT.POP_MPLS, OFPAT.SET_QUEUE, OFPAT.GROUP, OFPAT.SET_NW_TTL, OFPAT.DEC_NW_TTL,
-  OFPAT.SET_FIELD, OFPAT.PUSH_PBB, OFPAT.POP_PBB,
-].map((type) => ({ type }));
-
-/** One TABLE_FEATURES entry per table: what the pipeline accepts (and validate.ts enforces). */
-export function tableFeatures(nTables: number): TableFeatures[] {
-  const out: TableFeatures[] = [];
-  for (let id = 0; id < nTables; id++) {
-    const last = id === nTables - 1;
-    const next: number[] = [];
-    for (let t = id + 1; t < nTables; t++) next.push(t);
-    const properties: TableFeatureProp[] = [
-      // The last table has no goto_table (goto only to a later table).
-      { type: OFPTFPT.INSTRUCTIONS, instructionIds: last ? INSTRUCTION_IDS.filter((i) => i.type !== OFPIT.GOTO_TABLE) : INSTRUCTION_IDS },
-      { type: OFPTFPT.NEXT_TABLES, nextTableIds: next },
-      { type: OFPTFPT.WRITE_ACTIONS, actionIds: ACTION_IDS },
-      { type: OFPTFPT.APPLY_ACTIONS, actionIds: ACTION_IDS },
-      { type: OFPTFPT.MATCH, oxmIds: MATCH_IDS },
-      { type: OFPTFPT.WILDCARDS, oxmIds: WILDCARD_IDS },
-      { type: OFPTFPT.WRITE_SETFIELD, oxmIds: SETFIELD_IDS },
-      { type: OFPTFPT.APPLY_SETFIELD, oxmIds: SETFIELD_IDS },
-    ];
-    out.push({
-      tableId: id, name: `table${id}`, metadataMatch: 0xffff_ffff_ffff_ffffn, metadataWrite: 0xffff_ffff_ffff_ffffn,
-      config: 0, maxEntries: TABLE_MAX_ENTRIES, properties,
-    });
-  }
-  return out;
 }
 
 // ---------------------------------------------------------------------------------------------

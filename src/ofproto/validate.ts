@@ -53,8 +53,8 @@ import { OFPE } from '../../proto/errors.js';
 import { OXM_FIELDS } from '../../proto/oxm.js';
 import type { ErrorPair } from '../../proto/schema.js';
 import {
-  OFPAT, OFPFC, OFPFF, OFPIT, OFPP, OFPTT, OFPXMT, OFPET, OFPT, OFP_VERSION, ONF_EXPERIMENTER_ID, isBasic, checkPrerequisites,
-  type Action, type Instruction, type FlowMod, type Oxm, type OxmBasic, type ErrorMsg, type ErrorExperimenterMsg,
+  OFPAT, OFPFC, OFPFF, OFPIT, OFPP, OFPTT, OFPXMT, OFPET, isBasic, checkPrerequisites,
+  type Action, type Instruction, type FlowMod, type Oxm, type OxmBasic,
 } from '../openflow/index.js';
 import { compileMatch, isMatchError, matchError, type CompiledMatch } from '../xlate/match.js';
 
