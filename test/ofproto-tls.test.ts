@@ -10,13 +10,17 @@
  *     not sign, and backs off when the controller refuses the switch's certificate;
  *   - a pssl: listener refuses TLS clients with no certificate or a rogue one, reports each, and
  *     stays up;
- *   - `ofswitch start` refuses missing, unreadable or mismatched files and ssl: without them.
+ *   - `ofswitch start` refuses missing, unreadable or mismatched files and ssl: without them;
+ *   - certificate rotation: a pssl: listener (in-process, and `ofswitch start`) whose files are
+ *     replaced by a certificate another CA signed serves new clients with it while an existing
+ *     connection stays up; a replacement half done (key and certificate not matching) or a
+ *     missing file keeps the previous credentials, with one warning naming the file.
  * Everything listens on 127.0.0.1 only; the temp dir is removed at the end.
  */
 
 import test from 'ava';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync, chmodSync, copyFileSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect as tlsConnect, createServer as createTlsServer, type SecureVersion, type Server, type TLSSocket } from 'node:tls';
@@ -25,10 +29,10 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { firstValueFrom, filter, take, toArray } from 'rxjs';
 import { Framer, OFPT } from '../src/openflow/index.js';
 import { ConnectionManager, type ManagerEvent } from '../src/ofproto/connmgr.js';
-import { loadTlsFiles, type TlsConfig } from '../src/ofproto/tls.js';
+import { loadTlsFiles, TlsFileSource, type TlsConfig, type TlsFiles } from '../src/ofproto/tls.js';
 import { start, type Io } from '../src/cli/main.js';
 import { findTool, requireTool } from './peers/peers.js';
-import { startSwitch } from './switch-process.js';
+import { startSwitch, waitFor } from './switch-process.js';
 import { runOvsOfctl as ofctl } from './peers/peers.js';
 
 
@@ -70,6 +74,10 @@ test.before(() => {
   makeLeaf('switch', 'ca');
   makeLeaf('ctl', 'ca');
   makeLeaf('rogue', 'rogue-ca');
+  // For rotation: a second switch certificate from a second CA that the clients also trust.
+  makeCa('ca2');
+  makeLeaf('switch2', 'ca2');
+  writeFileSync(f('ca+ca2.crt'), Buffer.concat([readFileSync(f('ca.crt')), readFileSync(f('ca2.crt'))]));
   const load = (key: string, cert: string, ca: string): TlsConfig => {
     const c = loadTlsFiles({ privateKey: f(key), certificate: f(cert), caCert: f(ca) });
     if (typeof c === 'string') throw new Error(c);
@@ -324,4 +332,207 @@ test('ofswitch start: TLS option errors name the file and exit 2', async (t) => 
     t.is(await start(args, io), 2, args.join(' '));
     t.regex(io.err.join('\n'), re);
   }
+});
+
+// ---------------------------------------------------------------------------------------------
+// Certificate rotation
+
+/** ECHO_REQUEST (OpenFlow 1.3, no data). */
+function echoRequest(xid: number): Buffer {
+  const b = Buffer.alloc(8);
+  b[0] = 4;
+  b[1] = OFPT.ECHO_REQUEST;
+  b.writeUInt16BE(8, 2);
+  b.writeUInt32BE(xid, 4);
+  return b;
+}
+
+interface Peer {
+  /** The CN of the certificate the switch presented. */
+  readonly cn: string;
+  /** Sends ECHO_REQUEST; true when the ECHO_REPLY came (false after 5 s or a close). */
+  echo(xid: number): Promise<boolean>;
+  close(): void;
+}
+
+/**
+ * A controller connecting to a pssl: listener with the `ctl` certificate, trusting both CAs and
+ * verifying the switch's certificate against them; it stays connected until closed.
+ */
+function tlsPeer(port: number): Promise<Peer> {
+  return new Promise((resolve, reject) => {
+    const s = tlsConnect({
+      host: '127.0.0.1', port, key: ctl.key, cert: ctl.cert, ca: readFileSync(f('ca+ca2.crt')), rejectUnauthorized: true,
+      minVersion: 'TLSv1.2', checkServerIdentity: () => undefined,
+    });
+    const framer = new Framer();
+    const waiters = new Set<(fr: Buffer) => void>();
+    s.on('data', (d: Buffer) => framer.push(d, (fr) => { for (const w of [...waiters]) w(Buffer.from(fr)); }));
+    s.once('error', reject);
+    s.on('close', () => { for (const w of [...waiters]) w(Buffer.alloc(8)); });
+    s.once('secureConnect', () => {
+      s.write(hello());
+      resolve({
+        cn: String(s.getPeerCertificate().subject.CN),
+        echo: (xid) => new Promise<boolean>((res) => {
+          const timer = setTimeout(() => { waiters.delete(w); res(false); }, 5000);
+          const w = (fr: Buffer): void => {
+            if (fr[1] === 0 && fr.readUInt32BE(4) === 0) { waiters.delete(w); clearTimeout(timer); res(false); return; } // closed
+            if (fr[1] !== OFPT.ECHO_REPLY || fr.readUInt32BE(4) !== xid) return;
+            waiters.delete(w);
+            clearTimeout(timer);
+            res(true);
+          };
+          waiters.add(w);
+          s.write(echoRequest(xid));
+        }),
+        close: () => s.destroy(),
+      });
+    });
+  });
+}
+
+/** Live copies of a key, certificate and CA that a test rotates; returns their names. */
+function liveFiles(prefix: string): TlsFiles & { put(key: string, cert: string): void } {
+  const files = { privateKey: f(`${prefix}.key`), certificate: f(`${prefix}.crt`), caCert: f(`${prefix}-ca.crt`) };
+  copyFileSync(f('switch.key'), files.privateKey);
+  copyFileSync(f('switch.crt'), files.certificate);
+  copyFileSync(f('ca.crt'), files.caCert);
+  return {
+    ...files,
+    put: (key, cert) => {
+      if (key !== '') copyFileSync(f(key), files.privateKey);
+      if (cert !== '') copyFileSync(f(cert), files.certificate);
+    },
+  };
+}
+
+test('a pssl: listener takes up a rotated certificate for new connections; the old connection stays; a bad replacement keeps the last good one', async (t) => {
+  const live = liveFiles('rot');
+  const reloads: string[] = [];
+  const warnings: string[] = [];
+  const source = TlsFileSource.load(live, { onReload: (fs) => reloads.push(fs.certificate), onError: (e) => warnings.push(e) });
+  if (typeof source === 'string') return t.fail(source);
+  const mgr = new ConnectionManager({ handler: noHandler, probeInterval: 0, tls: source });
+  const events: ManagerEvent[] = [];
+  mgr.events$.subscribe((e) => events.push(e));
+  const peers: Peer[] = [];
+  try {
+    const port = (await mgr.listen('pssl:0')).port!;
+    const a = await tlsPeer(port);
+    peers.push(a);
+    t.is(a.cn, 'switch');
+    t.true(await a.echo(1));
+
+    // Rotation to a certificate from the other CA: the key first, then the certificate.
+    live.put('switch2.key', 'switch2.crt');
+    const b = await tlsPeer(port);
+    peers.push(b);
+    t.is(b.cn, 'switch2', 'a new connection gets the new certificate');
+    t.deepEqual(reloads, [live.certificate]);
+    t.true(await a.echo(2), 'the connection made before the rotation is still served');
+    t.true(await b.echo(3));
+
+    // Half a rotation back: the certificate written, its key not yet. Refused; B stays.
+    live.put('', 'switch.crt');
+    const c = await tlsPeer(port);
+    peers.push(c);
+    t.is(c.cn, 'switch2');
+    t.is(warnings.length, 1);
+    t.regex(warnings[0]!, new RegExp(`^--certificate ${live.certificate}: the certificate does not match the private key ${live.privateKey}$`));
+    // The same bad state is not reported again at the next connection.
+    const d = await tlsPeer(port);
+    peers.push(d);
+    t.is(d.cn, 'switch2');
+    t.is(warnings.length, 1);
+    // A missing file: B stays, the warning names it.
+    rmSync(live.privateKey);
+    const e = await tlsPeer(port);
+    peers.push(e);
+    t.is(e.cn, 'switch2');
+    t.regex(warnings[1] ?? '', new RegExp(`^--private-key ${live.privateKey}: cannot read it: no such file or directory$`));
+    // Finishing the rotation (the key arrives) is enough.
+    live.put('switch.key', '');
+    const g = await tlsPeer(port);
+    peers.push(g);
+    t.is(g.cn, 'switch');
+    t.deepEqual(reloads, [live.certificate, live.certificate]);
+    t.is(warnings.length, 2);
+    for (const [i, p] of peers.entries()) t.true(await p.echo(10 + i), `connection ${i} still up`);
+    t.false(events.some((ev) => ev.type === 'disconnected' || ev.type === 'accept-failed' || ev.type === 'tls-error'));
+    t.is(mgr.connections.length, peers.length);
+  } finally {
+    for (const p of peers) p.close();
+    await mgr.close();
+  }
+});
+
+test('an active ssl: target uses the rotated certificate from its next connect attempt', async (t) => {
+  const live = liveFiles('rot-active');
+  const source = TlsFileSource.load(live);
+  if (typeof source === 'string') return t.fail(source);
+  // A controller that trusts both CAs and records the switch certificate of each connection.
+  const seen: string[] = [];
+  const server = createTlsServer({
+    key: ctl.key, cert: ctl.cert, ca: readFileSync(f('ca+ca2.crt')), requestCert: true, rejectUnauthorized: true, minVersion: 'TLSv1.2',
+  }, (sock) => {
+    seen.push(String(sock.getPeerCertificate().subject.CN));
+    sock.on('error', () => undefined);
+    sock.on('data', () => undefined); // read, so the switch's close is seen and the server can close
+    sock.write(hello());
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as AddressInfo).port;
+  const mgr = new ConnectionManager({ handler: noHandler, probeInterval: 0, backoffBase: 20, tls: source });
+  try {
+    const negotiated = () => firstValueFrom(mgr.events$.pipe(filter((e) => e.type === 'negotiated')));
+    let up = negotiated();
+    const h = mgr.connect(`ssl:127.0.0.1:${port}`);
+    await up;
+    live.put('switch2.key', 'switch2.crt');
+    up = negotiated();
+    h.connection!.close('test: reconnect');
+    await up;
+    t.deepEqual(seen, ['switch', 'switch2']);
+  } finally {
+    await mgr.close();
+    await closeServer(server);
+  }
+});
+
+test('ofswitch start: rotated certificate files serve the next client; a bad replacement is logged with its file and the last good one stays', async (t) => {
+  const live = liveFiles('rot-start');
+  const sw = await startSwitch([
+    '--listen', 'pssl:0', '--port', 'p1@1', '--probe-interval', '0',
+    '--private-key', live.privateKey, '--certificate', live.certificate, '--ca-cert', live.caCert,
+  ], 'pssl');
+  const peers: Peer[] = [];
+  try {
+    const a = await tlsPeer(sw.port);
+    peers.push(a);
+    t.is(a.cn, 'switch');
+    live.put('switch2.key', 'switch2.crt');
+    const b = await tlsPeer(sw.port);
+    peers.push(b);
+    t.is(b.cn, 'switch2');
+    t.true(await a.echo(1));
+    // (The log line crosses a pipe: it may arrive after the handshake.)
+    await waitFor('the reload logged', () => (/TLS credentials reloaded/.test(sw.stderr()) ? true : undefined));
+    live.put('switch.key', '');
+    const c = await tlsPeer(sw.port);
+    peers.push(c);
+    t.is(c.cn, 'switch2');
+    await waitFor('the warning logged', () => (/TLS files changed but cannot be used/.test(sw.stderr()) ? true : undefined));
+    t.regex(sw.stderr(), /TLS files changed but cannot be used; keeping the previous credentials/);
+    t.true(sw.stderr().includes(`--certificate ${live.certificate}: the certificate does not match the private key ${live.privateKey}`), sw.stderr());
+    // ovs-ofctl (trusting both CAs) is served by the rotated switch too.
+    const r = await ofctl([...ofctlTls('ctl.key', 'ctl.crt', 'ca+ca2.crt'), 'show', `ssl:127.0.0.1:${sw.port}`]);
+    t.is(r.code, 0, r.stderr);
+    t.true(await a.echo(2));
+    t.true(await b.echo(3));
+  } finally {
+    for (const p of peers) p.close();
+    sw.proc.kill('SIGTERM');
+  }
+  t.is(await sw.exited, 0, sw.stderr());
 });

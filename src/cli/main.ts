@@ -5,14 +5,14 @@
 
 import { readFileSync } from 'node:fs';
 import { decode, encode, fromJson, toJson, formatMessage, formatError, fromHex, toHex, OFPP } from '../openflow/index.js';
-import { configureLogging, isLogLevel, logger, LOG_LEVELS, type LogFormat, type LogLevel } from '../common/log.js';
+import { configureLogging, isLogLevel, logger, LOG_LEVELS, type Logger, type LogFormat, type LogLevel } from '../common/log.js';
 import { dpidFor } from '../ofproto/ofproto.js';
 import { buildSwitch, type RunningSwitch } from './switch.js';
 import { parsePortSpec } from './port-spec.js';
 import { defaultSocketPath, sendCommand } from './ctl.js';
 import type { PortSpec } from '../ofproto/ports.js';
 import { formatTarget, isPassive, parseTarget, type Target } from '../ofproto/target.js';
-import { loadTlsFiles, type TlsFiles } from '../ofproto/tls.js';
+import { TlsFileSource, type TlsFiles } from '../ofproto/tls.js';
 
 export interface Io {
   readonly stdout: (line: string) => void;
@@ -297,10 +297,16 @@ export async function start(args: readonly string[], io: Io): Promise<number> {
   const o = parseStartArgs(args);
   if (typeof o === 'string') return usage(io, o);
   // The TLS files are read here, before anything starts: a missing or bad file is a usage error.
-  const tls = o.tls === undefined ? undefined : loadTlsFiles(o.tls);
+  // Later they are read again when they change (certificate rotation, tls.ts): a replacement
+  // that cannot be used is logged and the credentials in use stay.
+  let log: Logger | undefined;
+  const tls = o.tls === undefined ? undefined : TlsFileSource.load(o.tls, {
+    onReload: (files) => log?.info('TLS credentials reloaded', { privateKey: files.privateKey, certificate: files.certificate, caCert: files.caCert }),
+    onError: (error) => log?.warn('TLS files changed but cannot be used; keeping the previous credentials', { error }),
+  });
   if (typeof tls === 'string') return usage(io, `start: ${tls}`);
   configureLogging({ level: o.logLevel, format: o.logFormat });
-  const log = logger('cli');
+  log = logger('cli');
   // The control socket: the one asked for (its failure stops the start), or the default one
   // when it is free (a second switch on the machine runs without one and says so).
   const socketPath = o.socket ?? defaultSocketPath();
@@ -340,7 +346,8 @@ export async function start(args: readonly string[], io: Io): Promise<number> {
     sw.connmgr.setTls(tls);
     // Refused TLS peers of a listener (bad or missing certificate, failed handshake).
     sw.connmgr.events$.subscribe((ev) => {
-      if (ev.type === 'accept-failed') log.warn('controller refused', { listener: ev.target, peer: ev.peer, error: ev.error });
+      if (ev.type === 'accept-failed') log?.warn('controller refused', { listener: ev.target, peer: ev.peer, error: ev.error });
+      else if (ev.type === 'tls-error') log?.warn('TLS credentials not taken up', { listener: ev.target, error: ev.error });
     });
   }
   try {

@@ -13,11 +13,13 @@
  *   config, IS_SLAVE refusals), then to the switch's handler.
  * - `events$` reports listening, connects, negotiation, disconnects, failed attempts and backoff
  *   waits as plain data, for logging and for tests.
- * - TLS (`ssl:`, `pssl:`) needs a TlsConfig (the `tls` option or setTls()): mutual
+ * - TLS (`ssl:`, `pssl:`) needs a TlsConfig or a TlsSource (the `tls` option or setTls()): mutual
  *   authentication against the CA, as OVS does (see tls.ts). A passive peer whose handshake fails
  *   or whose certificate does not verify is dropped and reported as `accept-failed`; the listener
  *   stays up. An active target whose handshake or verification fails reports `connect-failed` and
- *   backs off like any failed connect.
+ *   backs off like any failed connect. The source is asked for the credentials at every new
+ *   connection (each accept, each connect attempt), so a TlsFileSource's rotated certificate is
+ *   used from the next connection on; connections already up are not touched.
  */
 
 import { createConnection, createServer, type Server, type Socket, type AddressInfo } from 'node:net';
@@ -28,7 +30,7 @@ import type { Message } from '../openflow/index.js';
 import { OfConnection, type ConnectionEvent, type MessageHandler } from './connection.js';
 import { RoleManager } from './roles.js';
 import { formatTarget, isPassive, parseTarget, type ActiveTarget, type PassiveTarget, type Target } from './target.js';
-import { peerVerifyError, tlsClientOptions, tlsErrorText, tlsServerOptions, type TlsConfig } from './tls.js';
+import { fixedTls, peerVerifyError, tlsClientOptions, tlsErrorText, tlsServerOptions, type TlsConfig, type TlsSource } from './tls.js';
 
 /**
  * A connect attempt gets at least this long, however small the backoff base (tests use bases of
@@ -49,8 +51,8 @@ export interface ConnectionManagerOptions {
   readonly backoffMax?: number;
   /** Shared role state; a fresh one by default. */
   readonly roles?: RoleManager;
-  /** Key, certificate and CA for `ssl:` and `pssl:` targets (see tls.ts; also setTls()). */
-  readonly tls?: TlsConfig;
+  /** Key, certificate and CA for `ssl:` and `pssl:` targets, or where to get them (see tls.ts; also setTls()). */
+  readonly tls?: TlsConfig | TlsSource;
 }
 
 export type ManagerEvent =
@@ -61,6 +63,8 @@ export type ManagerEvent =
   | { readonly type: 'connect-failed'; readonly target: string; readonly error: string }
   /** A peer of a listener dropped before it became a connection (TLS handshake or certificate). */
   | { readonly type: 'accept-failed'; readonly target: string; readonly peer: string; readonly error: string }
+  /** A listener could not take up new TLS credentials; it goes on with the ones it had. */
+  | { readonly type: 'tls-error'; readonly target: string; readonly error: string }
   | { readonly type: 'backoff'; readonly target: string; readonly delay: number }
   | { readonly type: 'connection'; readonly target: string; readonly conn: OfConnection; readonly event: ConnectionEvent };
 
@@ -117,24 +121,25 @@ export class ConnectionManager {
   private readonly base: number;
   private readonly max: number;
   private closing = false;
-  private tls: TlsConfig | undefined;
+  private tls: TlsSource | undefined;
 
   constructor(private readonly opts: ConnectionManagerOptions) {
     this.roles = opts.roles ?? new RoleManager();
     this.base = opts.backoffBase ?? 1000;
     this.max = opts.backoffMax ?? 8 * this.base;
-    this.tls = opts.tls;
+    if (opts.tls !== undefined) this.setTls(opts.tls);
   }
 
   /**
-   * Sets the key, certificate and CA used by `ssl:` and `pssl:` targets from now on (listeners and
-   * active targets started earlier keep theirs).
+   * Sets the key, certificate and CA used by `ssl:` and `pssl:` targets started from now on
+   * (listeners and active targets started earlier keep their source), or a source of them that
+   * is asked at every new connection (tls.ts TlsFileSource: files re-read when they change).
    */
-  setTls(cfg: TlsConfig): void {
-    this.tls = cfg;
+  setTls(cfg: TlsConfig | TlsSource): void {
+    this.tls = 'current' in cfg ? cfg : fixedTls(cfg);
   }
 
-  private tlsFor(t: Target): TlsConfig {
+  private tlsFor(t: Target): TlsSource {
     if (this.tls === undefined) {
       throw new Error(`${formatTarget(t)}: TLS needs a private key, a certificate and a CA certificate (none configured)`);
     }
@@ -154,11 +159,11 @@ export class ConnectionManager {
     const sockets = new Set<Socket>();
     let server: Server;
     if (t.kind === 'pssl') {
-      const tls = this.tlsFor(t);
+      const source = this.tlsFor(t);
+      let inUse = source.current();
       // (After a failed handshake Node has already released the socket: its address is gone.)
       const peerOf = (s: Socket): string => (s.remoteAddress !== undefined ? `${s.remoteAddress}:${s.remotePort ?? ''}` : 'unknown');
-      // Track the TCP sockets (not only the TLS ones) so close() also ends handshakes in flight.
-      server = createTlsServer(tlsServerOptions(tls), (sock: TLSSocket) => {
+      const tlsServer = createTlsServer(tlsServerOptions(inUse), (sock: TLSSocket) => {
         const refused = peerVerifyError(sock);
         if (refused !== undefined) {
           this.subject.next({ type: 'accept-failed', target: address, peer: peerOf(sock), error: refused });
@@ -169,10 +174,24 @@ export class ConnectionManager {
         sock.once('close', () => sockets.delete(sock));
         this.adopt(sock, address);
       });
-      server.on('connection', (raw: Socket) => {
+      // Before Node's own 'connection' listener wraps the socket in TLS with the server's secure
+      // context: a new context here serves this connection already. Sockets up are not touched.
+      tlsServer.prependListener('connection', () => {
+        const cfg = source.current();
+        if (cfg === inUse) return;
+        try {
+          tlsServer.setSecureContext(tlsServerOptions(cfg));
+        } catch (e) {
+          this.subject.next({ type: 'tls-error', target: address, error: `cannot use the new TLS credentials: ${tlsErrorText(e)}` });
+        }
+        inUse = cfg; // once: a context that failed is not tried again for every connection
+      });
+      // Track the TCP sockets (not only the TLS ones) so close() also ends handshakes in flight.
+      tlsServer.on('connection', (raw: Socket) => {
         sockets.add(raw);
         raw.once('close', () => sockets.delete(raw));
       });
+      server = tlsServer;
       server.on('tlsClientError', (e: Error, sock: TLSSocket) => {
         this.subject.next({ type: 'accept-failed', target: address, peer: peerOf(sock), error: `TLS handshake failed: ${tlsErrorText(e)}` });
       });
@@ -220,7 +239,7 @@ export class ConnectionManager {
     const t = typeof spec === 'string' ? parseTarget(spec) : spec;
     if (typeof t === 'string') throw new Error(t);
     if (isPassive(t)) throw new Error(`${formatTarget(t)} is a passive target; use listen()`);
-    const tls = t.kind === 'ssl' ? this.tlsFor(t) : undefined;
+    const tlsSource = t.kind === 'ssl' ? this.tlsFor(t) : undefined;
     const label = formatTarget(t);
     let stopped = false;
     let delay = 0; // 0: no failure since the last negotiated connection
@@ -238,7 +257,8 @@ export class ConnectionManager {
     const attempt = (): void => {
       timer = undefined;
       if (stopped || this.closing) return;
-      const s = t.kind === 'ssl' ? tlsConnect(tlsClientOptions(tls!, t.host, t.port))
+      // The credentials as they are now, for this attempt (a rotated certificate from the next one on).
+      const s = t.kind === 'ssl' ? tlsConnect(tlsClientOptions(tlsSource!.current(), t.host, t.port))
         : t.kind === 'tcp' ? createConnection({ host: t.host, port: t.port }) : createConnection(t.path);
       sock = s;
       let settled = false;

@@ -22,9 +22,10 @@
  *
  * ONF bundles (bundles.ts): BUNDLE_CONTROL and BUNDLE_ADD_MESSAGE go to the BundleManager; a
  * commit runs the bundle against a scratch copy first (bundles.ts dryRun) and only then applies
- * every message to the real tables with the same code as an unbundled FLOW_MOD / GROUP_MOD
- * (applyFlowMod, applyGroupMod below), so a failed commit changes nothing and sends no
- * FLOW_REMOVED. A connection's bundles go when it disconnects.
+ * every message to the real tables with the same code as an unbundled FLOW_MOD / GROUP_MOD /
+ * METER_MOD / PORT_MOD (applyFlowMod, applyGroupMod, applyMeterMod, ports.portMod below), so a
+ * failed commit changes nothing and sends no FLOW_REMOVED or PORT_STATUS. A connection's
+ * bundles go when it disconnects.
  */
 
 import { performance } from 'node:perf_hooks';
@@ -36,7 +37,7 @@ import {
   type FlowMod, type GroupMod, type Message, type MeterMod, type MultipartRequest, type PacketOut, type PortMod, type TableMod,
 } from '../openflow/index.js';
 import { logger, type Logger } from '../common/log.js';
-import { BFC, BundleManager, checkBundled, dryRun, isBundleAdd, isBundleCtrl, type BundleEnv, type BundleLimits, type BundleOutcome, type Bundled } from './bundles.js';
+import { BFC, BundleManager, checkBundled, deleteFlowsUsingMeters, dryRun, isBundleAdd, isBundleCtrl, type BundleEnv, type BundleLimits, type BundleOutcome, type Bundled } from './bundles.js';
 import { ConnectionManager, type ActiveController, type Listener, type ManagerEvent } from './connmgr.js';
 import { flowRemovedMessage, isError, Pipeline, usesGroup, wantsFlowRemoved, type PipelineEnv, type RemovedRule, type Rule } from './flow-table.js';
 import { GroupTable, type Group, type GroupEnv } from './groups.js';
@@ -196,6 +197,7 @@ export class Ofproto {
     });
     this.groups?.setRefCounter((id) => this.groupRefs(id));
     const groupsFor = makeGroups;
+    const metersFor = makeMeters;
     this.bundleEnv = {
       pipeline: this.pipeline,
       groups: this.groups,
@@ -203,12 +205,26 @@ export class Ofproto {
         if (groupsFor === false) throw new Error('no group table');
         return groupsFor(e);
       },
+      meters: this.meters,
+      newMeterTable: () => {
+        if (metersFor === false) throw new Error('no meter table');
+        return metersFor({ now: this.now });
+      },
+      ports: this.ports,
       portExists: (p) => this.ports.exists(p),
       meterExists: (m) => this.meters?.exists(m) ?? false,
       now: this.now,
     };
     this.bundles = new BundleManager<Party>({
-      check: (inner, outer) => checkBundled(inner, outer, this.bundleEnv),
+      check: (inner, outer) => {
+        try {
+          return checkBundled(inner, outer, this.bundleEnv);
+        } catch (e) {
+          // A scratch copy could not be built (a bug): refuse the message, change nothing.
+          this.log.error('bundle add check failed', { error: String(e) });
+          return BFC.UNKNOWN;
+        }
+      },
       commit: (msgs) => this.commitBundle(msgs),
     }, opts.bundles);
     this.meters?.setFlowCounter?.((id) => this.meterRefs(id));
@@ -425,7 +441,10 @@ export class Ofproto {
     if (f !== undefined) return f;
     for (let index = 0; index < msgs.length; index++) {
       const m = msgs[index]!;
-      const err = m.type === OFPT.FLOW_MOD ? this.applyFlowMod(m) : this.applyGroupMod(m);
+      const err = m.type === OFPT.FLOW_MOD ? this.applyFlowMod(m)
+        : m.type === OFPT.GROUP_MOD ? this.applyGroupMod(m)
+        : m.type === OFPT.METER_MOD ? this.applyMeterMod(m)
+        : this.ports.portMod(m); // PORT_STATUS and the datapath follow from ports.status$
       if (err !== undefined) {
         // A bug: the dry run and the tables disagree. The messages before stay applied.
         this.log.error('bundle commit failed after its dry run succeeded', { index, msgType: m.type, error: err });
@@ -440,31 +459,24 @@ export class Ofproto {
       this.error(conn, BR.BAD_TYPE!, mm, 'meters are not available in this switch yet');
       return;
     }
-    const r = this.meters.applyMeterMod(mm);
-    if (isError(r)) {
-      this.error(conn, r, mm);
-      return;
-    }
+    const err = this.applyMeterMod(mm);
+    if (err !== undefined) this.error(conn, err, mm);
+  }
+
+  /** Applies a meter-mod with its consequences (flows using a deleted meter go); bundles too. */
+  private applyMeterMod(mm: MeterMod): ErrorPair | undefined {
+    const r = this.meters!.applyMeterMod(mm);
+    if (isError(r)) return r;
     this.dp?.metersChanged(r.deleted.length > 0 ? r.deleted : [mm.meterId]);
     if (r.deleted.length > 0) {
       // Flows that use a deleted meter go too (as in OVS); OpenFlow 1.3 has no METER_DELETE
       // reason, so their FLOW_REMOVED says DELETE.
-      const gone = new Set(r.deleted);
-      const removed: RemovedRule[] = [];
-      for (const rule of [...this.pipeline.rules()]) {
-        const m = rule.instructions.find((i) => i.type === OFPIT.METER);
-        if (m === undefined || m.type !== OFPIT.METER || !gone.has(m.meterId)) continue;
-        const res = this.pipeline.applyFlowMod({
-          type: OFPT.FLOW_MOD, cookie: 0n, cookieMask: 0n, tableId: rule.tableId, command: OFPFC.DELETE_STRICT,
-          idleTimeout: 0, hardTimeout: 0, priority: rule.priority, bufferId: OFP_NO_BUFFER, outPort: OFPP.ANY,
-          outGroup: OFPG.ANY, flags: 0, match: rule.match, instructions: [],
-        });
-        if (!isError(res)) removed.push(...res.removed);
-      }
+      const removed = deleteFlowsUsingMeters(this.pipeline, r.deleted);
       this.dp?.flowsChanged({ removed });
       this.flowsRemoved(removed);
       this.armExpiry();
     }
+    return undefined;
   }
 
   private portMod(pm: PortMod, conn: Party): void {

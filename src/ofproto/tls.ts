@@ -16,12 +16,23 @@
  *   check would refuse such deployments, which work with OVS. We do the same, so
  *   checkServerIdentity returns undefined; trust rests entirely on the CA.
  * - TLS 1.2 or newer (OVS refuses SSLv3, TLS 1.0 and 1.1 by default too).
- *
- * The files are read once, at start (OVS re-reads them when they change: not done here).
+ * - Certificate rotation (TlsFileSource): the files are looked at again before each new TLS
+ *   connection, accepted or dialled, as OVS's stream-ssl does before each new connection. When
+ *   one changed, the three are checked again; good ones serve every connection from then on,
+ *   while connections already up keep the session they have. A replacement that is unreadable,
+ *   or whose key and certificate do not match (a rotation half done: the key written, the
+ *   certificate not yet), is not used: the previous credentials stay, and one warning names the
+ *   file. The files are looked at again at the next connection, so finishing the rotation is
+ *   enough. "Changed" compares contents, not modification times as OVS does: timestamps have the
+ *   kernel's coarse clock tick, so a key rewritten in place with the same size soon after a check
+ *   could go unseen; the three files are a few KiB, and connections are rare. Checking at each
+ *   connection rather than watching the files needs no watcher or timer and behaves the same on
+ *   every file system (fs.watch misses changes on some, and a rename over the file ends the
+ *   watch on others).
  */
 
 import { readFileSync } from 'node:fs';
-import { createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto';
+import { createHash, createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto';
 import { isIP } from 'node:net';
 import type { ConnectionOptions, TlsOptions, TLSSocket } from 'node:tls';
 
@@ -94,6 +105,12 @@ export function checkTlsConfig(cfg: TlsConfig, files?: TlsFiles): string | undef
  * is missing, unreadable or wrong.
  */
 export function loadTlsFiles(files: TlsFiles): TlsConfig | string {
+  const read = readTlsFiles(files);
+  return typeof read === 'string' ? read : checkTlsConfig(read, files) ?? read;
+}
+
+/** The three files' contents, or a message naming the first that cannot be read. */
+function readTlsFiles(files: TlsFiles): TlsConfig | string {
   const read = (opt: string, file: string): Buffer | string => {
     try {
       return readFileSync(file);
@@ -107,8 +124,7 @@ export function loadTlsFiles(files: TlsFiles): TlsConfig | string {
   if (typeof cert === 'string') return cert;
   const ca = read('--ca-cert', files.caCert);
   if (typeof ca === 'string') return ca;
-  const cfg = { key, cert, ca };
-  return checkTlsConfig(cfg, files) ?? cfg;
+  return { key, cert, ca };
 }
 
 /**
@@ -169,4 +185,76 @@ export function peerVerifyError(sock: TLSSocket): string | undefined {
   if (cert === null || cert === undefined || Object.keys(cert).length === 0) return 'the peer presented no certificate';
   const subject = typeof cert.subject?.CN === 'string' ? ` (CN=${cert.subject.CN})` : '';
   return `the peer's certificate${subject} does not verify against the CA: ${text || 'unauthorized'}`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Credentials that follow their files
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * Where a connection manager gets its TLS credentials from, each time it needs them (a new
+ * connection). `current()` returns the same object for as long as the credentials have not
+ * changed, so a caller can tell a change by identity.
+ */
+export interface TlsSource {
+  current(): TlsConfig;
+}
+
+/** A fixed configuration as a TlsSource. */
+export function fixedTls(cfg: TlsConfig): TlsSource {
+  return { current: () => cfg };
+}
+
+export interface TlsFileSourceHooks {
+  /** The files changed and the new credentials are in use (for a log line). */
+  readonly onReload?: (files: TlsFiles) => void;
+  /** The files changed but cannot be used: `error` names the file; the previous credentials stay. */
+  readonly onError?: (error: string) => void;
+}
+
+/** What a read of the files found, as one comparable string: a digest, or the read error. */
+function signature(read: TlsConfig | string): string {
+  if (typeof read === 'string') return read;
+  const h = createHash('sha256');
+  for (const b of [read.key, read.cert, read.ca]) h.update(String(b.length)).update(':').update(b);
+  return h.digest('hex');
+}
+
+/**
+ * The switch's credentials, read from its three files and read again when the files change
+ * (see the top of this file). Built with load(), which reads them the first time and fails
+ * with the message naming the file, as loadTlsFiles does.
+ */
+export class TlsFileSource implements TlsSource {
+  /** The signature of the files the current credentials came from. */
+  private loadedSig: string;
+  /** The signature of the last change that could not be used: not checked or reported again. */
+  private rejectedSig: string | undefined;
+
+  private constructor(readonly files: TlsFiles, private cfg: TlsConfig, private readonly hooks: TlsFileSourceHooks) {
+    this.loadedSig = signature(cfg);
+  }
+
+  static load(files: TlsFiles, hooks: TlsFileSourceHooks = {}): TlsFileSource | string {
+    const cfg = loadTlsFiles(files);
+    return typeof cfg === 'string' ? cfg : new TlsFileSource(files, cfg, hooks);
+  }
+
+  /** The credentials to use for a new connection: the files' new ones when they changed and are good. */
+  current(): TlsConfig {
+    const read = readTlsFiles(this.files);
+    const sig = signature(read);
+    if (sig === this.loadedSig || sig === this.rejectedSig) return this.cfg;
+    const error = typeof read === 'string' ? read : checkTlsConfig(read, this.files);
+    if (typeof read === 'string' || error !== undefined) {
+      this.rejectedSig = sig;
+      this.hooks.onError?.(error ?? 'unusable');
+      return this.cfg;
+    }
+    this.cfg = read;
+    this.loadedSig = sig;
+    this.rejectedSig = undefined;
+    this.hooks.onReload?.(this.files);
+    return this.cfg;
+  }
 }
