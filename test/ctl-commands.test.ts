@@ -11,6 +11,9 @@ import { initialControlState } from '../src/ofproto/roles.js';
 import { buildSwitch } from '../src/cli/switch.js';
 import { switchCommands } from '../src/cli/commands.js';
 import { CtlError } from '../src/cli/ctl.js';
+import { parseStartArgs } from '../src/cli/main.js';
+import { parsePortSpec } from '../src/cli/port-spec.js';
+import { formatTarget } from '../src/ofproto/target.js';
 import type { DummyNetdev } from '../src/netdev/dummy.js';
 import { buildPacket } from '../src/packet/build.js';
 import { applyActions, flowMod, inPort, output } from './ofproto-helpers.js';
@@ -126,4 +129,24 @@ test('set-controller and del-controller change the targets show lists', async (t
   } finally {
     await sw.close();
   }
+});
+
+test('start options: with no target the switch listens on ptcp:6634 and connects to tcp:127.0.0.1:6653; port syntax', (t) => {
+  const o = parseStartArgs(['--port', 'p1@3,tx_pcap=/tmp/x.pcap', '--port', 'pa,type=patch,peer=pb', '--port', 'pb,type=patch,peer=pa']);
+  if (typeof o === 'string') return t.fail(o);
+  t.deepEqual(o.listens.map(formatTarget), ['ptcp:6634:127.0.0.1']);
+  t.deepEqual(o.controllers.map(formatTarget), ['tcp:127.0.0.1:6653']);
+  t.deepEqual(o.ports, [
+    { name: 'p1', ofport: 3, type: 'dummy', options: { tx_pcap: '/tmp/x.pcap' } },
+    { name: 'pa', type: 'patch', options: { peer: 'pb' } },
+    { name: 'pb', type: 'patch', options: { peer: 'pa' } },
+  ]);
+  const only = parseStartArgs(['--listen', 'ptcp:0']);
+  if (typeof only === 'string') return t.fail(only);
+  t.deepEqual(only.controllers, [], 'a listener given: no default controller');
+  t.regex(parseStartArgs(['--port', 'pa,type=patch,peer=pz']) as string, /its peer pz must be a patch port/);
+  t.regex(parseStartArgs(['--port', 'p1,rx_pcap']) as string, /needs a value/);
+  t.regex(parseStartArgs(['--port', 'p1,peer=x']) as string, /unknown option "peer" for a dummy port/);
+  t.regex(parsePortSpec('pa,type=patch') as string, /needs peer=NAME/);
+  return undefined;
 });

@@ -38,8 +38,8 @@ Switch:
     --controller TARGET      connect to a controller: tcp:HOST[:PORT], ssl:HOST[:PORT],
                              unix:PATH (repeatable)
     --listen TARGET          accept controllers: ptcp:[PORT][:IP], pssl:[PORT][:IP], punix:PATH
-                             (repeatable; default ptcp:6653:127.0.0.1 when no --controller or
-                             --listen)
+                             (repeatable). With neither --controller nor --listen: listen on
+                             ptcp:6634:127.0.0.1 and connect to a controller at tcp:127.0.0.1:6653
     --private-key FILE       PEM private key of the switch, for ssl: and pssl:
     --certificate FILE       PEM certificate for that key, presented to controllers
     --ca-cert FILE           PEM CA certificate: a controller's certificate must be signed by it
@@ -285,7 +285,11 @@ export function parseStartArgs(args: readonly string[]): StartOptions | string {
       return `start: patch port ${p.name}: its peer ${p.options?.['peer']} must be a patch port given with peer=${p.name}`;
     }
   }
-  if (listens.length === 0 && controllers.length === 0) listens.push({ kind: 'ptcp', port: 6653, host: '127.0.0.1' });
+  // The embedded default: ovs-ofctl and friends on ptcp:6634, a controller expected on 6653.
+  if (listens.length === 0 && controllers.length === 0) {
+    listens.push({ kind: 'ptcp', port: 6634, host: '127.0.0.1' });
+    controllers.push({ kind: 'tcp', port: 6653, host: '127.0.0.1' });
+  }
   return {
     bridge, dpid: dpid ?? dpidFor(bridge), controllers, listens, ports, failMode, logLevel, logFormat, probeInterval,
     ...(tls !== undefined ? { tls } : {}), ...(socket !== undefined ? { socket } : {}),
@@ -314,7 +318,7 @@ export async function start(args: readonly string[], io: Io): Promise<number> {
   try {
     running = await buildSwitch({
       bridge: o.bridge, datapathId: o.dpid, ports: o.ports, probeInterval: o.probeInterval, failMode: o.failMode,
-      swVersion: `ofswitch ${version()}`, socket: socketPath,
+      swVersion: `ofswitch ${version()}`, socket: socketPath, ...(tls !== undefined ? { tls } : {}),
     });
   } catch (e) {
     const msg = e instanceof Error ? e.message : String(e);
@@ -326,7 +330,7 @@ export async function start(args: readonly string[], io: Io): Promise<number> {
     try {
       running = await buildSwitch({
         bridge: o.bridge, datapathId: o.dpid, ports: o.ports, probeInterval: o.probeInterval, failMode: o.failMode,
-        swVersion: `ofswitch ${version()}`,
+        swVersion: `ofswitch ${version()}`, ...(tls !== undefined ? { tls } : {}),
       });
     } catch (e2) {
       io.stderr(`ofswitch: start: ${e2 instanceof Error ? e2.message : String(e2)}`);
@@ -343,7 +347,6 @@ export async function start(args: readonly string[], io: Io): Promise<number> {
     sw.failMode.changes$.subscribe((open) => log.info(open ? 'no controller: failed open (standalone)' : 'controller back: leaving standalone'));
   }
   if (tls !== undefined) {
-    sw.connmgr.setTls(tls);
     // Refused TLS peers of a listener (bad or missing certificate, failed handshake).
     sw.connmgr.events$.subscribe((ev) => {
       if (ev.type === 'accept-failed') log?.warn('controller refused', { listener: ev.target, peer: ev.peer, error: ev.error });
@@ -352,13 +355,12 @@ export async function start(args: readonly string[], io: Io): Promise<number> {
   }
   try {
     for (const t of o.listens) {
-      const l = await sw.listen(formatTarget(t));
+      const l = await running.listen(o.bridge, formatTarget(t));
       io.stdout(`listening on ${l.address}`);
     }
-    for (const t of o.controllers) {
-      sw.connect(formatTarget(t));
-      log.info('controller target added', { target: formatTarget(t) });
-    }
+    const err = running.setControllers(o.bridge, o.controllers.map(formatTarget));
+    if (err !== undefined) throw new Error(err);
+    for (const t of o.controllers) log.info('controller target added', { target: formatTarget(t) });
   } catch (e) {
     io.stderr(`ofswitch: start: ${e instanceof Error ? e.message : String(e)}`);
     await running.close();

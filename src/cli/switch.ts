@@ -11,6 +11,7 @@ import { OFPP, OFPPS } from '../openflow/index.js';
 import { Ofproto, dpidFor, type OfprotoOptions } from '../ofproto/ofproto.js';
 import { Backer, type BackerOptions, type DatapathBridge } from '../ofproto/datapath.js';
 import type { ActiveController, Listener } from '../ofproto/connmgr.js';
+import type { TlsConfig, TlsSource } from '../ofproto/tls.js';
 import type { PortSpec, SwitchPort } from '../ofproto/ports.js';
 import { UserspaceDatapath, type UserspaceDatapathOptions } from '../dpif/userspace.js';
 import type { Netdev } from '../netdev/netdev.js';
@@ -24,6 +25,8 @@ export interface SwitchOptions extends OfprotoOptions {
   readonly backer?: BackerOptions;
   /** Serve the control socket at this path. */
   readonly socket?: string;
+  /** TLS credentials for ssl: and pssl: targets of every bridge, those added later included. */
+  readonly tls?: TlsConfig | TlsSource;
 }
 
 /** One bridge of a running switch. */
@@ -77,16 +80,17 @@ export class RunningSwitch {
     readonly dpif: UserspaceDatapath,
     readonly backer: Backer,
     private readonly defaults: OfprotoOptions,
+    private readonly tls: TlsConfig | TlsSource | undefined,
   ) {}
 
   /** Builds the datapath and the first bridge (no listeners or controllers: the caller adds those). */
   static async create(opts: SwitchOptions = {}): Promise<RunningSwitch> {
-    const { ports = [], datapath, backer: backerOpts, socket, ...ofOpts } = opts;
+    const { ports = [], datapath, backer: backerOpts, socket, tls, ...ofOpts } = opts;
     // One clock for the datapath and every bridge (flow timeouts compare their times).
     const now = ofOpts.now ?? (() => performance.now());
     const dpif = new UserspaceDatapath({ name: 'ofswitch@dp', now, ...datapath });
     const backer = new Backer(dpif, { now, ...backerOpts });
-    const sw = new RunningSwitch(dpif, backer, { ...ofOpts, now });
+    const sw = new RunningSwitch(dpif, backer, { ...ofOpts, now }, tls);
     try {
       const first = await sw.addBridge({ ...ofOpts, bridge: ofOpts.bridge ?? 'br0', ports });
       if (typeof first === 'string') throw new Error(first);
@@ -141,6 +145,7 @@ export class RunningSwitch {
       return e instanceof Error ? e.message : String(e);
     }
     const ofproto = new Ofproto({ ...this.defaults, ...rest, datapathId: rest.datapathId ?? dpidFor(name) });
+    if (this.tls !== undefined) ofproto.connmgr.setTls(this.tls);
     const dp = this.backer.addBridge(ofproto, new DummyNetdev(name));
     if (typeof dp === 'string') {
       for (const n of netdevs.values()) n.close();
