@@ -281,6 +281,27 @@ test('the cookie index agrees with a scan (full-mask selection)', (t) => {
   t.true(seen > 100, `only ${seen} rules selected: the comparison would prove little`);
 });
 
+test('a rule keeps its key compactly; rule.key rebuilds the compiled key, whatever came after', (t) => {
+  const { p } = setup();
+  const matches: Oxm[][] = [
+    [inPort(7), ethType(0x0800), { field: X.IPV4_DST, value: '192.168.1.200' }],
+    [ethType(0x0800), { field: X.IPV4_SRC, value: '10.1.0.0', mask: '255.255.0.0' }],
+    [inPort(0xfffffff0)],
+  ];
+  const rules = matches.map((m, i) => ok(t, p.applyFlowMod(flowMod({ priority: 10 + i, match: m }))).added[0]!);
+  // Later flow-mods reuse the compilation scratch: the rules must not have kept it.
+  ok(t, p.applyFlowMod(flowMod({ priority: 1, match: [inPort(3)] })));
+  matches.forEach((m, i) => {
+    const cm = compileMatch(m);
+    if (isMatchError(cm)) throw new Error('bad match');
+    const r = rules[i]!;
+    t.deepEqual([...r.key], [...cm.key], `rule ${i}: key`);
+    t.deepEqual([...r.mask], [...cm.mask], `rule ${i}: mask`);
+    t.true(r.vals.length < 8, `rule ${i}: ${r.vals.length} words kept`);
+    t.is(p.lookup(0, cm.key), r, `rule ${i}: found by a flow with its fields`);
+  });
+});
+
 test('deleteFlowsUsingGroup: reason GROUP_DELETE, follows MODIFY changes', (t) => {
   const { p } = setup();
   const rs = populate(p, t);

@@ -7,8 +7,8 @@
  * Invariants:
  * - `order` holds every non-empty subtable sorted by the highest priority it holds (descending),
  *   and a lookup stops at the first subtable whose best cannot beat the rule found so far.
- * - Inside a subtable, rules with the same masked key sit in one node, sorted by priority
- *   (descending) then insertion sequence (ascending): the node's first entry is its answer.
+ * - Inside a subtable, rules with the same masked key form one list sorted by priority
+ *   (descending, each priority once): the list's head is its answer and the only one hashed.
  * - Ties between subtables are broken by the insertion sequence too (the earliest inserted rule
  *   wins), so the answer never depends on the order of subtables or of a hash map. Replacing a
  *   rule (same mask, key and priority) keeps the old rule's place in that order.
@@ -16,32 +16,47 @@
  *   Subtables it skipped were skipped for their priority alone, which does not depend on the flow,
  *   so every flow equal to `flow` on wc's bits probes the same subtables, finds the same nodes,
  *   and gets the same rule: wc is a correct megaflow mask for the answer.
+ * - Memory: one small object per rule, holding the masked key compactly (only the words its mask
+ *   selects, as in OVS's miniflow), so a rule costs tens of bytes here rather than a K.WORDS key.
  * - An insertion or a removal touches one subtable (and its position in `order`); the structure
  *   is only changed by synchronous calls, so a lookup sees a change entirely or not at all.
  */
 
-import { hashKey, hashMasked, equalMasked, equalKeys, maskWords, type FlowKey, type FlowMask } from '../packet/key.js';
+import { hashKey, equalKeys, maskWords, type FlowKey, type FlowMask } from '../packet/key.js';
 import { heapPush, heapPop } from '../common/heap.js';
 
 export interface ClsRule {
+  /** The rule's key: only the bits under `mask` matter. Not read when `vals` is given. */
   readonly key: FlowKey;
+  /**
+   * Never written once given to the classifier (compileMatch's masks are interned and never
+   * written): the classifier recognises the mask of its last subtable by identity.
+   */
   readonly mask: FlowMask;
   readonly priority: number;
+  /**
+   * Optional compact form of the key: `(key[w] & mask[w]) | 0` for each word w of
+   * maskWords(mask), in that order (see compactKey). A rule that has it need not keep a full
+   * K.WORDS key at all; the classifier then never reads `key`.
+   */
+  readonly vals?: readonly number[];
 }
 
-interface Entry<R> {
+/**
+ * One rule in a subtable. Rules with the same masked key form a list through `down`, by priority
+ * (descending; priorities are unique in it: an equal one replaces); the first of the list, its
+ * head, is the answer for that key and the one in the hash map. `next` chains heads of other keys
+ * with the same hash. One object per rule, holding the key's words compactly.
+ */
+interface Node<R> {
+  /** The masked key's words under the subtable's mask, as int32 (see ClsRule.vals). */
+  readonly vals: readonly number[];
   rule: R;
   readonly priority: number;
-  /** Insertion sequence: ties go to the smallest. */
+  /** Insertion sequence: ties between subtables go to the smallest. */
   readonly seq: number;
-}
-
-/** The rules of one subtable that share one masked key; `next` chains hash collisions. */
-interface Node<R> {
-  /** One of its rules' keys: only the bits under the subtable's mask are meaningful. */
-  readonly key: FlowKey;
-  readonly entries: Entry<R>[];
   next: Node<R> | undefined;
+  down: Node<R> | undefined;
 }
 
 interface Subtable<R> {
@@ -63,6 +78,26 @@ interface Subtable<R> {
   readonly heap: number[];
 }
 
+/**
+ * The compact form of a key under a mask (ClsRule.vals): the masked words maskWords(mask)
+ * selects, as int32 so that a plain array holds them as small integers (8 bytes each, no boxing).
+ */
+export function compactKey(key: FlowKey, mask: FlowMask, words: Uint8Array = maskWords(mask)): number[] {
+  const out = new Array<number>(words.length);
+  for (let j = 0; j < words.length; j++) {
+    const w = words[j]!;
+    out[j] = key[w]! & mask[w]!;
+  }
+  return out;
+}
+
+/** The full key a compact one stands for (zero outside the mask). */
+export function expandKey(vals: readonly number[], mask: FlowMask, out: FlowKey, words: Uint8Array = maskWords(mask)): FlowKey {
+  out.fill(0);
+  for (let j = 0; j < words.length; j++) out[words[j]!] = vals[j]! >>> 0;
+  return out;
+}
+
 export class Classifier<R extends ClsRule> {
   /** Non-empty subtables, highest maxPriority first. */
   private order: Subtable<R>[] = [];
@@ -71,10 +106,18 @@ export class Classifier<R extends ClsRule> {
   private n = 0;
   private seq = 0;
   /**
-   * The subtable found last: a flow-mod looks its mask up twice (findExact, then insert), and
-   * flow-mods in a row often share a mask; comparing with it skips hashing all K.WORDS words.
+   * The subtable found last, and the mask argument that found it: a flow-mod looks its mask up
+   * twice (findExact, then insert), and flow-mods in a row often share an (interned) mask, so an
+   * identity test usually skips hashing and comparing all K.WORDS words.
    */
   private last: Subtable<R> | undefined;
+  private lastArg: FlowMask | undefined;
+  /**
+   * The key hashed last (by findExact) and its hash in `last`: insert() of the rule a findExact
+   * just probed for (same key object, same subtable) hashes nothing.
+   */
+  private probeKey: FlowKey | undefined;
+  private probeHash = 0;
 
   get size(): number {
     return this.n;
@@ -86,33 +129,52 @@ export class Classifier<R extends ClsRule> {
    */
   insert(rule: R): R | undefined {
     const st = this.subtable(rule.mask, true)!;
-    // slot() and findNode() read the key through the subtable's mask: no masked copy needed.
-    const key = rule.key;
-    const h = slot(key, st);
-    let node = this.findNode(st, key, h);
-    if (node !== undefined) {
-      const es = node.entries;
-      let i = 0;
-      while (i < es.length && es[i]!.priority > rule.priority) i++;
-      if (i < es.length && es[i]!.priority === rule.priority) {
-        const old = es[i]!.rule;
-        es[i]!.rule = rule;
+    let vals = rule.vals;
+    let h: number;
+    if (vals !== undefined) {
+      h = hashVals(vals);
+    } else {
+      const key = rule.key;
+      h = this.probeKey === key && this.last === st ? this.probeHash : hashMaskedKey(key, st.mask, st.words);
+      vals = compactKey(key, st.mask, st.words);
+    }
+    this.probeKey = undefined;
+    const priority = rule.priority;
+    let prev: Node<R> | undefined;
+    let head = st.nodes.get(h);
+    while (head !== undefined && !sameVals(head.vals, vals)) {
+      prev = head;
+      head = head.next;
+    }
+    if (head !== undefined) {
+      // The key's list: find the place of `priority` in it.
+      let above: Node<R> | undefined;
+      let at: Node<R> | undefined = head;
+      while (at !== undefined && at.priority > priority) {
+        above = at;
+        at = at.down;
+      }
+      if (at !== undefined && at.priority === priority) {
+        const old = at.rule;
+        at.rule = rule;
         return old;
       }
-      // A new rule is the latest, so it goes after every entry of its own priority — there is
-      // none (checked above), so right here.
-      es.splice(i, 0, { rule, priority: rule.priority, seq: this.seq++ });
+      const node: Node<R> = { vals: head.vals, rule, priority, seq: this.seq++, next: undefined, down: at };
+      if (above !== undefined) {
+        above.down = node;
+      } else {
+        // A new head for this key: it takes the old head's place in the hash chain.
+        node.next = head.next;
+        head.next = undefined;
+        if (prev !== undefined) prev.next = node;
+        else st.nodes.set(h, node);
+      }
     } else {
-      // The node keeps the first rule's key, not a masked copy: every comparison with node.key
-      // goes through the subtable's mask (or a narrower one), under which all the node's rules
-      // agree, and a rule's key never changes. That saves allocating a K.WORDS array (a separate
-      // backing store in V8, microseconds) per new node.
-      node = { key: rule.key, entries: [{ rule, priority: rule.priority, seq: this.seq++ }], next: st.nodes.get(h) };
-      st.nodes.set(h, node);
+      st.nodes.set(h, { vals, rule, priority, seq: this.seq++, next: st.nodes.get(h), down: undefined });
     }
     st.count++;
     this.n++;
-    this.addPriority(st, rule.priority);
+    this.addPriority(st, priority);
     return undefined;
   }
 
@@ -120,19 +182,35 @@ export class Classifier<R extends ClsRule> {
   remove(rule: R): boolean {
     const st = this.subtable(rule.mask, false);
     if (st === undefined) return false;
-    // slot() and findNode() read the key through the subtable's mask: no masked copy needed.
-    const key = rule.key;
-    const h = slot(key, st);
+    const vals = rule.vals;
+    const h = vals !== undefined ? hashVals(vals) : hashMaskedKey(rule.key, st.mask, st.words);
     let prev: Node<R> | undefined;
-    for (let node = st.nodes.get(h); node !== undefined; prev = node, node = node.next) {
-      if (!equalMasked(key, node.key, st.mask, st.words)) continue;
-      const i = node.entries.findIndex((e) => e.rule === rule);
-      if (i < 0) return false;
-      node.entries.splice(i, 1);
-      if (node.entries.length === 0) {
-        if (prev !== undefined) prev.next = node.next;
-        else if (node.next !== undefined) st.nodes.set(h, node.next);
-        else st.nodes.delete(h);
+    for (let head = st.nodes.get(h); head !== undefined; prev = head, head = head.next) {
+      if (vals !== undefined ? !sameVals(head.vals, vals) : !equalVals(rule.key, head.vals, st.mask, st.words)) continue;
+      let above: Node<R> | undefined;
+      let at: Node<R> | undefined = head;
+      while (at !== undefined && at.rule !== rule) {
+        above = at;
+        at = at.down;
+      }
+      if (at === undefined) return false;
+      if (above !== undefined) {
+        above.down = at.down;
+      } else {
+        // The head goes: the next of its list (if any) takes its place in the hash chain.
+        const down = at.down;
+        const rest = at.next;
+        if (down !== undefined) {
+          down.next = rest;
+          if (prev !== undefined) prev.next = down;
+          else st.nodes.set(h, down);
+        } else if (prev !== undefined) {
+          prev.next = rest;
+        } else if (rest !== undefined) {
+          st.nodes.set(h, rest);
+        } else {
+          st.nodes.delete(h);
+        }
       }
       st.count--;
       this.n--;
@@ -146,10 +224,14 @@ export class Classifier<R extends ClsRule> {
   /** The rule with exactly this mask, masked key and priority (OpenFlow's strict match). */
   findExact(key: FlowKey, mask: FlowMask, priority: number): R | undefined {
     const st = this.subtable(mask, false);
-    if (st === undefined || !st.priorities.has(priority)) return undefined;
-    const node = this.findNode(st, key, slot(key, st));
-    if (node === undefined) return undefined;
-    for (const e of node.entries) if (e.priority === priority) return e.rule;
+    if (st === undefined) return undefined;
+    const h = hashMaskedKey(key, st.mask, st.words);
+    this.probeKey = key;
+    this.probeHash = h;
+    if (!st.priorities.has(priority)) return undefined;
+    for (let at = this.findHead(st, key, h); at !== undefined && at.priority >= priority; at = at.down) {
+      if (at.priority === priority) return at.rule;
+    }
     return undefined;
   }
 
@@ -157,12 +239,12 @@ export class Classifier<R extends ClsRule> {
    * The highest-priority rule matching `flow` (ties: the earliest inserted), and, when `wc` is
    * given, every key bit the search read ORed into it.
    *
-   * Hot path: no allocation (index loops, Map.get, and the key.ts helpers over the words each
-   * mask selects), one hash and one probe per subtable visited.
+   * Hot path: no allocation (index loops, Map.get, and plain loops over the words each mask
+   * selects), one hash and one probe per subtable visited.
    */
   lookup(flow: FlowKey, wc?: FlowMask): R | undefined {
     const order = this.order;
-    let best: Entry<R> | undefined;
+    let best: Node<R> | undefined;
     let bestPriority = -1;
     for (let i = 0; i < order.length; i++) {
       const st = order[i]!;
@@ -177,17 +259,10 @@ export class Classifier<R extends ClsRule> {
           wc[w] = wc[w]! | mask[w]!;
         }
       }
-      let node = st.nodes.get(hashMasked(flow, mask, words) & SMI);
-      while (node !== undefined) {
-        if (equalMasked(flow, node.key, mask, words)) {
-          const e = node.entries[0]!;
-          if (e.priority > bestPriority || (e.priority === bestPriority && e.seq < best!.seq)) {
-            best = e;
-            bestPriority = e.priority;
-          }
-          break;
-        }
-        node = node.next;
+      const node = this.findHead(st, flow, hashMaskedKey(flow, mask, words));
+      if (node !== undefined && (node.priority > bestPriority || (node.priority === bestPriority && node.seq < best!.seq))) {
+        best = node;
+        bestPriority = node.priority;
       }
     }
     return best === undefined ? undefined : best.rule;
@@ -199,22 +274,30 @@ export class Classifier<R extends ClsRule> {
    * the caller may insert and remove while iterating.
    */
   *subsumedBy(key: FlowKey, mask: FlowMask): IterableIterator<R> {
-    const words = maskWords(mask);
     const out: R[] = [];
     for (const st of this.order) {
       let covers = true;
-      for (let j = 0; j < words.length; j++) {
-        const w = words[j]!;
+      for (let w = 0; w < mask.length; w++) {
         if ((mask[w]! & ~st.mask[w]!) !== 0) {
           covers = false;
           break;
         }
       }
       if (!covers) continue;
-      for (const head of st.nodes.values()) {
-        for (let node: Node<R> | undefined = head; node !== undefined; node = node.next) {
-          if (!equalMasked(node.key, key, mask, words)) continue;
-          for (const e of node.entries) out.push(e.rule);
+      // mask ⊆ st.mask, so every word mask selects is one of st.words: compare those.
+      const sel = st.words;
+      for (const first of st.nodes.values()) {
+        for (let head: Node<R> | undefined = first; head !== undefined; head = head.next) {
+          let agree = true;
+          for (let j = 0; j < sel.length; j++) {
+            const w = sel[j]!;
+            if (((head.vals[j]! ^ key[w]!) & mask[w]!) !== 0) {
+              agree = false;
+              break;
+            }
+          }
+          if (!agree) continue;
+          for (let at: Node<R> | undefined = head; at !== undefined; at = at.down) out.push(at.rule);
         }
       }
     }
@@ -230,7 +313,7 @@ export class Classifier<R extends ClsRule> {
     for (const st of this.order) {
       if (!st.priorities.has(priority)) continue;
       // When the subtable's mask is within `mask`, the bits both select are the subtable's own,
-      // so the one node that can overlap is found by hashing; otherwise every node is compared.
+      // so the one key that can overlap is found by hashing; otherwise every key is compared.
       let within = true;
       for (let j = 0; j < st.words.length; j++) {
         const w = st.words[j]!;
@@ -240,24 +323,23 @@ export class Classifier<R extends ClsRule> {
         }
       }
       if (within) {
-        const node = this.findNode(st, key, slot(key, st));
-        const e = node?.entries.find((x) => x.priority === priority);
-        if (e !== undefined) return e.rule;
+        const r = withPriority(this.findHead(st, key, hashMaskedKey(key, st.mask, st.words)), priority);
+        if (r !== undefined) return r;
         continue;
       }
-      for (const head of st.nodes.values()) {
-        for (let node: Node<R> | undefined = head; node !== undefined; node = node.next) {
+      for (const first of st.nodes.values()) {
+        for (let head: Node<R> | undefined = first; head !== undefined; head = head.next) {
           let agree = true;
           for (let j = 0; j < st.words.length; j++) {
             const w = st.words[j]!;
-            if (((node.key[w]! ^ key[w]!) & st.mask[w]! & mask[w]!) !== 0) {
+            if (((head.vals[j]! ^ key[w]!) & st.mask[w]! & mask[w]!) !== 0) {
               agree = false;
               break;
             }
           }
           if (!agree) continue;
-          const e = node.entries.find((x) => x.priority === priority);
-          if (e !== undefined) return e.rule;
+          const r = withPriority(head, priority);
+          if (r !== undefined) return r;
         }
       }
     }
@@ -268,9 +350,9 @@ export class Classifier<R extends ClsRule> {
   *rules(): IterableIterator<R> {
     const out: R[] = [];
     for (const st of this.order) {
-      for (const head of st.nodes.values()) {
-        for (let node: Node<R> | undefined = head; node !== undefined; node = node.next) {
-          for (const e of node.entries) out.push(e.rule);
+      for (const first of st.nodes.values()) {
+        for (let head: Node<R> | undefined = first; head !== undefined; head = head.next) {
+          for (let at: Node<R> | undefined = head; at !== undefined; at = at.down) out.push(at.rule);
         }
       }
     }
@@ -282,24 +364,34 @@ export class Classifier<R extends ClsRule> {
     return this.order.length;
   }
 
+  /** The words the subtable of this mask compares (maskWords(mask)), shared: never write to it. */
+  wordsOf(mask: FlowMask): Uint8Array {
+    return this.subtable(mask, false)?.words ?? maskWords(mask);
+  }
+
   // -------------------------------------------------------------------------------------------
 
-  private findNode(st: Subtable<R>, key: FlowKey, h: number): Node<R> | undefined {
-    for (let node = st.nodes.get(h); node !== undefined; node = node.next) {
-      if (equalMasked(key, node.key, st.mask, st.words)) return node;
+  /** The head of the list of `key`'s masked value in st (h: its hash), if any. */
+  private findHead(st: Subtable<R>, key: FlowKey, h: number): Node<R> | undefined {
+    for (let head = st.nodes.get(h); head !== undefined; head = head.next) {
+      if (equalVals(key, head.vals, st.mask, st.words)) return head;
     }
     return undefined;
   }
 
   private subtable(mask: FlowMask, create: boolean): Subtable<R> | undefined {
     const last = this.last;
-    if (last !== undefined && (last.mask === mask || equalKeys(last.mask, mask))) return last;
+    if (last !== undefined && (this.lastArg === mask || equalKeys(last.mask, mask))) {
+      this.lastArg = mask;
+      return last;
+    }
     const h = hashKey(mask);
     const chain = this.byMask.get(h);
     if (chain !== undefined) {
       for (const st of chain) {
         if (equalKeys(st.mask, mask)) {
           this.last = st;
+          this.lastArg = mask;
           return st;
         }
       }
@@ -314,11 +406,15 @@ export class Classifier<R extends ClsRule> {
     else this.byMask.set(h, [st]);
     this.order.push(st); // maxPriority -1: the end is its sorted place until a rule arrives
     this.last = st;
+    this.lastArg = mask;
     return st;
   }
 
   private dropSubtable(st: Subtable<R>): void {
-    if (this.last === st) this.last = undefined;
+    if (this.last === st) {
+      this.last = undefined;
+      this.lastArg = undefined;
+    }
     const chain = this.byMask.get(st.maskHash)!;
     if (chain.length === 1) this.byMask.delete(st.maskHash);
     else chain.splice(chain.indexOf(st), 1);
@@ -378,8 +474,61 @@ export class Classifier<R extends ClsRule> {
  */
 const SMI = 0x3fffffff;
 
-function slot<R>(key: FlowKey, st: Subtable<R>): number {
-  return hashMasked(key, st.mask, st.words) & SMI;
+// murmur3's 32-bit block mix and finalizer. hashMaskedKey (a full key under a mask) and hashVals
+// (the compact form) must agree: both mix the same int32 words in the same order.
+function mix(h: number, w: number): number {
+  w = Math.imul(w, 0xcc9e2d51);
+  w = (w << 15) | (w >>> 17);
+  w = Math.imul(w, 0x1b873593);
+  h ^= w;
+  h = (h << 13) | (h >>> 19);
+  return (Math.imul(h, 5) + 0xe6546b64) | 0;
+}
+
+function finish(h: number, n: number): number {
+  h ^= n;
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h & SMI;
+}
+
+function hashMaskedKey(key: FlowKey, mask: FlowMask, words: Uint8Array): number {
+  let h = 0;
+  for (let j = 0; j < words.length; j++) {
+    const w = words[j]!;
+    h = mix(h, key[w]! & mask[w]!);
+  }
+  return finish(h, words.length);
+}
+
+function hashVals(vals: readonly number[]): number {
+  let h = 0;
+  for (let j = 0; j < vals.length; j++) h = mix(h, vals[j]!);
+  return finish(h, vals.length);
+}
+
+/** key under mask equals the compact key `vals` (see compactKey). */
+function equalVals(key: FlowKey, vals: readonly number[], mask: FlowMask, words: Uint8Array): boolean {
+  for (let j = 0; j < words.length; j++) {
+    const w = words[j]!;
+    if ((key[w]! & mask[w]!) !== vals[j]) return false;
+  }
+  return true;
+}
+
+function sameVals(a: readonly number[], b: readonly number[]): boolean {
+  if (a === b) return true;
+  for (let j = 0; j < a.length; j++) if (a[j] !== b[j]) return false;
+  return true;
+}
+
+/** The rule of exactly this priority in the list starting at `head`. */
+function withPriority<R>(head: Node<R> | undefined, priority: number): R | undefined {
+  for (let at = head; at !== undefined && at.priority >= priority; at = at.down) if (at.priority === priority) return at.rule;
+  return undefined;
 }
 
 /** Priorities come out highest first. */

@@ -35,7 +35,7 @@ import { OFPE } from '../../proto/errors.js';
 import type { ErrorPair } from '../../proto/schema.js';
 import { OFPFF, OFPMBT, OFPP, OFPXMT, type Oxm, type PacketOut } from '../openflow/index.js';
 import { logger, type Logger } from '../common/log.js';
-import { K, applyMask, copyKey, equalKeys, newKey, type FlowKey, type FlowMask } from '../packet/key.js';
+import { K, applyMask, copyKey, equalKeys, maskWords, newKey, type FlowKey, type FlowMask } from '../packet/key.js';
 import { Packet, Offsets } from '../packet/packet.js';
 import { extract, formatKey } from '../packet/extract.js';
 import type { Netdev } from '../netdev/netdev.js';
@@ -600,9 +600,11 @@ export class DatapathBridge {
     if (visit === undefined) return false;
     if (visit.rule !== undefined && visit.rule.priority >= rule.priority) return false;
     if (!u.pure) return true;
-    for (let i = 0; i < K.WORDS; i++) {
-      const both = u.mask[i]! & rule.mask[i]!;
-      if (((u.megaKey[i]! ^ rule.key[i]!) & both) !== 0) return false;
+    // The rule keeps its key compactly (the words its mask selects, in order): compare those.
+    const words = wordsOf(rule.mask);
+    for (let j = 0; j < words.length; j++) {
+      const i = words[j]!;
+      if (((u.megaKey[i]! ^ rule.vals[j]!) & u.mask[i]! & rule.mask[i]!) !== 0) return false;
     }
     return true;
   }
@@ -736,6 +738,14 @@ export class DatapathBridge {
  */
 function isPure(_flow: FlowKey, res: XlateResult): boolean {
   return res.lookupSawChanges !== true;
+}
+
+/** The words a (usually interned, so shared) rule mask selects, computed once per mask. */
+const maskWordsCache = new WeakMap<FlowMask, Uint8Array>();
+function wordsOf(mask: FlowMask): Uint8Array {
+  let w = maskWordsCache.get(mask);
+  if (w === undefined) maskWordsCache.set(mask, (w = maskWords(mask)));
+  return w;
 }
 
 function macText(b: Uint8Array): string {

@@ -47,8 +47,8 @@ import {
   type FlowMod, type FlowRemoved, type FlowStats, type TableStats, type Instruction, type Oxm, type MultipartRequestFlow,
   type TableFeatures,
 } from '../openflow/index.js';
-import type { FlowKey, FlowMask } from '../packet/key.js';
-import { Classifier, type ClsRule } from './classifier.js';
+import { KeySlab, maskWords, type FlowKey, type FlowMask } from '../packet/key.js';
+import { Classifier, compactKey, expandKey, type ClsRule } from './classifier.js';
 import { compileMatch, isMatchError, type CompiledMatch } from '../xlate/match.js';
 import { ExpiryQueue } from './timeouts.js';
 import { validateFlowMod, type ValidationEnv } from './validate.js';
@@ -57,6 +57,11 @@ import {
 } from './table-features.js';
 
 export interface Rule extends ClsRule {
+  /**
+   * The rule's key in compact form (ClsRule.vals): the masked words its mask selects. `key`,
+   * the full K.WORDS form, is rebuilt from it on each read (an allocation): for occasional use.
+   */
+  readonly vals: readonly number[];
   readonly tableId: number;
   cookie: bigint;
   readonly idleTimeout: number;
@@ -125,6 +130,58 @@ interface Table {
   rules: TableRules | undefined;
 }
 
+// Rebuilt full keys (FlowRule.key) come from their own slabs: they are short-lived, and must not
+// keep a slab of long-lived keys alive or be kept alive by one.
+const expandSlab = new KeySlab(128);
+// The last key rebuilt and its rule: a caller reading rule.key[i] in a loop rebuilds it once.
+let expandedRule: FlowRule | undefined;
+let expandedKey: FlowKey | undefined;
+
+/**
+ * A flow entry. Its key is kept compactly (`vals`, about 8 bytes per word its mask selects,
+ * instead of a 332-byte K.WORDS key), and the mask is interned (shared by every rule with the
+ * same fields and prefix lengths): that is most of what a rule costs in memory.
+ */
+class FlowRule implements Rule {
+  constructor(
+    readonly vals: readonly number[],
+    readonly mask: FlowMask,
+    readonly priority: number,
+    readonly tableId: number,
+    public cookie: bigint,
+    readonly idleTimeout: number,
+    readonly hardTimeout: number,
+    public flags: number,
+    readonly match: readonly Oxm[],
+    public instructions: readonly Instruction[],
+    public packetCount: bigint,
+    public byteCount: bigint,
+    readonly installedAt: number,
+    public lastUsedAt: number,
+    readonly tableMiss: boolean,
+  ) {}
+
+  /** The full key (zero outside the mask), rebuilt from `vals`: never write to it. */
+  get key(): FlowKey {
+    if (expandedRule === this) return expandedKey!;
+    const k = expandKey(this.vals, this.mask, expandSlab.alloc());
+    expandedRule = this;
+    expandedKey = k;
+    return k;
+  }
+}
+
+/** The words of an interned mask (maskWords), cached: the same few masks come again and again. */
+const wordsCache = new WeakMap<FlowMask, Uint8Array>();
+function wordsOfMask(mask: FlowMask): Uint8Array {
+  let w = wordsCache.get(mask);
+  if (w === undefined) wordsCache.set(mask, (w = maskWords(mask)));
+  return w;
+}
+
+/** Shared empty lists for results (never written). */
+const NONE: readonly never[] = Object.freeze([]);
+
 const ALL_COOKIE_BITS = 0xffff_ffff_ffff_ffffn;
 const FM = OFPE.FLOW_MOD_FAILED!;
 
@@ -143,7 +200,7 @@ export class Pipeline {
    * Rules by cookie: a MODIFY/DELETE/stats request with a full cookie mask (how controllers
    * address "their" flows) visits only the rules with that cookie instead of every rule.
    */
-  private readonly byCookie = new Map<bigint, Set<Rule>>();
+  private readonly byCookie = new Map<bigint, Set<Rule>>(); // cookie 0 is not indexed
   /** Rules with a group action, by group id: group deletion without a scan of every rule. */
   private readonly byGroup = new Map<number, Set<Rule>>();
 
@@ -258,16 +315,18 @@ export class Pipeline {
     if (old === undefined && t.cls.size >= t.maxEntries) return FM.TABLE_FULL!;
     const now = this.env.now();
     const keep = old !== undefined && (fm.flags & OFPFF.RESET_COUNTS) === 0;
-    const rule: Rule = {
-      key: cm.key, mask: cm.mask, priority: fm.priority, tableId: fm.tableId, cookie: fm.cookie,
-      idleTimeout: fm.idleTimeout, hardTimeout: fm.hardTimeout, flags: fm.flags, match: fm.match,
-      instructions: fm.instructions, packetCount: keep ? old.packetCount : 0n, byteCount: keep ? old.byteCount : 0n,
-      installedAt: now, lastUsedAt: now, tableMiss: fm.priority === 0 && fm.match.length === 0,
-    };
+    // cm.key is validateFlowMod's scratch: the rule keeps the compact form only. A zero cookie
+    // (as decoded, a fresh BigInt each time) becomes the shared literal.
+    const vals = compactKey(cm.key, cm.mask, wordsOfMask(cm.mask));
+    const rule = new FlowRule(
+      vals, cm.mask, fm.priority, fm.tableId, fm.cookie === 0n ? 0n : fm.cookie, fm.idleTimeout, fm.hardTimeout,
+      fm.flags, fm.match, fm.instructions, keep ? old.packetCount : 0n, keep ? old.byteCount : 0n, now, now,
+      fm.priority === 0 && fm.match.length === 0,
+    );
     t.cls.insert(rule);
     if (old !== undefined) this.unindex(old);
     this.index(rule);
-    return { removed: [], added: [rule], replaced: old === undefined ? [] : [old], modified: [] };
+    return { removed: NONE, added: [rule], replaced: old === undefined ? NONE : [old], modified: NONE };
   }
 
   private modify(fm: FlowMod, cm: CompiledMatch): FlowModResult | ErrorPair {
@@ -295,12 +354,12 @@ export class Pipeline {
         r.byteCount = 0n;
       }
     }
-    return { removed: [], added: [], replaced: [], modified: rules };
+    return { removed: NONE, added: NONE, replaced: NONE, modified: rules };
   }
 
   private delete(fm: FlowMod, cm: CompiledMatch): FlowModResult {
     const rules = this.select(fm.tableId, cm, fm.command === OFPFC.DELETE_STRICT, fm.priority, fm.cookie, fm.cookieMask, fm.outPort, fm.outGroup);
-    return { removed: this.removeAll(rules, OFPRR.DELETE), added: [], replaced: [], modified: [] };
+    return { removed: this.removeAll(rules, OFPRR.DELETE), added: NONE, replaced: NONE, modified: NONE };
   }
 
   /** Deletes every rule with a group action to `groupId` (the group is being deleted). */
@@ -343,7 +402,8 @@ export class Pipeline {
       }
       return out;
     }
-    if (cookieMask === ALL_COOKIE_BITS) {
+    // Cookie 0 (what most flows carry) is not indexed: that selection scans like any other.
+    if (cookieMask === ALL_COOKIE_BITS && cookie !== 0n) {
       const set = this.byCookie.get(cookie);
       if (set === undefined) return out;
       for (const r of set) if (r.tableId >= first && r.tableId <= last && subsumes(r, cm) && keep(r)) out.push(r);
@@ -358,18 +418,22 @@ export class Pipeline {
   }
 
   private index(r: Rule): void {
-    let set = this.byCookie.get(r.cookie);
-    if (set === undefined) this.byCookie.set(r.cookie, (set = new Set()));
-    set.add(r);
+    if (r.cookie !== 0n) {
+      let set = this.byCookie.get(r.cookie);
+      if (set === undefined) this.byCookie.set(r.cookie, (set = new Set()));
+      set.add(r);
+    }
     this.indexGroups(r);
-    this.expiry.add(r);
+    if (r.idleTimeout > 0 || r.hardTimeout > 0) this.expiry.add(r);
   }
 
   private unindex(r: Rule): void {
-    const set = this.byCookie.get(r.cookie);
-    if (set !== undefined && set.delete(r) && set.size === 0) this.byCookie.delete(r.cookie);
+    if (r.cookie !== 0n) {
+      const set = this.byCookie.get(r.cookie);
+      if (set !== undefined && set.delete(r) && set.size === 0) this.byCookie.delete(r.cookie);
+    }
     this.unindexGroups(r);
-    this.expiry.remove(r);
+    if (r.idleTimeout > 0 || r.hardTimeout > 0) this.expiry.remove(r);
   }
 
   private indexGroups(r: Rule): void {
@@ -525,9 +589,13 @@ function subsumes(r: Rule, cm: CompiledMatch): boolean {
   const m = cm.mask;
   const k = cm.key;
   for (let i = 0; i < m.length; i++) {
-    const w = m[i]!;
-    if (w === 0) continue;
-    if ((w & ~r.mask[i]!) !== 0 || ((r.key[i]! & w) >>> 0) !== k[i]) return false;
+    if ((m[i]! & ~r.mask[i]!) !== 0) return false;
+  }
+  // cm's mask is within r's, so its words are among r's: compare there.
+  const words = wordsOfMask(r.mask);
+  for (let j = 0; j < words.length; j++) {
+    const i = words[j]!;
+    if (((r.vals[j]! ^ k[i]!) & m[i]!) !== 0) return false;
   }
   return true;
 }

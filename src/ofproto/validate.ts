@@ -56,7 +56,7 @@ import {
   OFPAT, OFPFC, OFPFF, OFPIT, OFPP, OFPTT, OFPXMT, OFPET, isBasic, checkPrerequisites,
   type Action, type Instruction, type FlowMod, type Oxm, type OxmBasic,
 } from '../openflow/index.js';
-import { compileMatch, isMatchError, matchError, type CompiledMatch } from '../xlate/match.js';
+import { compileMatchScratch, isMatchError, matchError, type CompiledMatch } from '../xlate/match.js';
 
 /** What validation needs to know about the switch. */
 export interface ValidationEnv {
@@ -83,7 +83,8 @@ const KNOWN_FLAGS = OFPFF.SEND_FLOW_REM | OFPFF.CHECK_OVERLAP | OFPFF.RESET_COUN
 
 /**
  * Validates a flow-mod for a pipeline of `nTables` tables. Returns the compiled match (so the
- * caller does not compile it twice) or the error to answer with.
+ * caller does not compile it twice) or the error to answer with. The match's key is a scratch
+ * array (compileMatchScratch) valid until the next call: copy it to keep it.
  */
 export function validateFlowMod(fm: FlowMod, env: ValidationEnv, nTables: number): CompiledMatch | ErrorPair {
   const cmd = fm.command;
@@ -95,7 +96,7 @@ export function validateFlowMod(fm: FlowMod, env: ValidationEnv, nTables: number
   if ((fm.flags & ~KNOWN_FLAGS) !== 0) return FM.BAD_FLAGS!;
   const pre = checkPrerequisites(fm.match);
   if (pre !== undefined) return pre;
-  const cm = compileMatch(fm.match);
+  const cm = compileMatchScratch(fm.match);
   if (isMatchError(cm)) return cm;
   if (!isDelete) {
     const err = validateInstructions(fm.instructions, fm.tableId, fm.match, env, nTables);

@@ -319,11 +319,14 @@ export function encodeOxmIds(ids: readonly OxmId[], b: Buffer, o: number): numbe
  * field that fails, undefined when the match is consistent.
  */
 export function checkPrerequisites(match: readonly Oxm[]): ErrorPair | undefined {
-  const before = new Map<number, OxmBasic>();
-  for (const x of match) {
+  for (let n = 0; n < match.length; n++) {
+    const x = match[n]!;
     if (!isBasic(x)) continue;
-    for (const pre of OXM_FIELDS[x.field]?.prereqs ?? []) {
-      const have = before.get(pre.field);
+    const prereqs = OXM_FIELDS[x.field]?.prereqs;
+    if (prereqs === undefined) continue;
+    for (const pre of prereqs) {
+      // The field it needs, earlier in the list (matches are short: a scan allocates nothing).
+      const have = basicBefore(match, n, pre.field);
       if (have === undefined) return BM.BAD_PREREQ!;
       if (pre.values !== undefined && (have.mask !== undefined || !pre.values.includes(have.value as number))) return BM.BAD_PREREQ!;
       if (pre.bits !== undefined) {
@@ -332,7 +335,15 @@ export function checkPrerequisites(match: readonly Oxm[]): ErrorPair | undefined
         if ((v & m & pre.bits) !== pre.bits) return BM.BAD_PREREQ!;
       }
     }
-    before.set(x.field, x);
+  }
+  return undefined;
+}
+
+/** The last basic OXM of `field` among match[0..n) (the one a Map filled in order would hold). */
+function basicBefore(match: readonly Oxm[], n: number, field: number): OxmBasic | undefined {
+  for (let i = n - 1; i >= 0; i--) {
+    const y = match[i]!;
+    if (isBasic(y) && y.field === field) return y;
   }
   return undefined;
 }

@@ -92,6 +92,8 @@ const LITTLE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 /** Reads a 64-bit unsigned big-endian value as a bigint. */
 export function readU64(b: Uint8Array, o: number): bigint {
+  // Zero (most cookies, every ADD's cookie mask) is the shared literal: no BigInt allocated.
+  if ((b[o]! | b[o + 1]! | b[o + 2]! | b[o + 3]! | b[o + 4]! | b[o + 5]! | b[o + 6]! | b[o + 7]!) === 0) return 0n;
   if (LITTLE) for (let i = 0; i < 8; i++) cell8[i] = b[o + 7 - i]!;
   else for (let i = 0; i < 8; i++) cell8[i] = b[o + i]!;
   return cell64[0]!;

@@ -208,16 +208,29 @@ const MAX_INTERNED = 4096;
 const interned = new Map<number, Uint32Array[]>();
 let internedCount = 0;
 
+// The mask interned last: flow-mods in a row mostly share one, and comparing with it is cheaper
+// than hashing all K.WORDS words.
+let lastInterned: Uint32Array | undefined;
+
 function internMask(m: Uint32Array): Uint32Array {
+  if (lastInterned !== undefined && equalKeys(lastInterned, m)) return lastInterned;
   const h = hashKey(m);
   const list = interned.get(h);
-  if (list !== undefined) for (const x of list) if (equalKeys(x, m)) return x;
+  if (list !== undefined) {
+    for (const x of list) {
+      if (equalKeys(x, m)) {
+        lastInterned = x;
+        return x;
+      }
+    }
+  }
   const copy = keys.alloc();
   copy.set(m);
   if (internedCount < MAX_INTERNED) {
     internedCount++;
     if (list === undefined) interned.set(h, [copy]);
     else list.push(copy);
+    lastInterned = copy;
   }
   return copy;
 }
@@ -232,6 +245,21 @@ export function compileMatch(match: readonly Oxm[]): CompiledMatch | ErrorPair {
   const key = keys.alloc();
   key.set(scratchKey);
   return { key, mask: internMask(scratchMask) };
+}
+
+// The key of compileMatchScratch: apart from scratchKey, so that matchError() (set-field
+// validation, which runs after the match is compiled) does not overwrite it.
+const transientKey = new Uint32Array(K.WORDS);
+
+/**
+ * Like compileMatch, but the key is a scratch array that the next compileMatchScratch call
+ * overwrites: for callers that only read it (a flow-mod's selection, or a rule that keeps its key
+ * in compact form), so that a flow-mod allocates no key. The mask is interned as in compileMatch.
+ */
+export function compileMatchScratch(match: readonly Oxm[]): CompiledMatch | ErrorPair {
+  const err = compileInto(match, transientKey, scratchMask);
+  if (err !== undefined) return err;
+  return { key: transientKey, mask: internMask(scratchMask) };
 }
 
 /** The error compileMatch would return for `match`, without building the key and mask. */
