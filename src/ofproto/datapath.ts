@@ -526,6 +526,9 @@ export class DatapathBridge {
   // -------------------------------------------------------------------------------------------
 
   flowsChanged(r: { readonly added?: readonly Rule[]; readonly replaced?: readonly Rule[]; readonly modified?: readonly Rule[]; readonly removed?: readonly RemovedRule[] }): void {
+    // No cached flow of this bridge: nothing to revalidate (a controller filling its tables
+    // before traffic flows pays nothing here).
+    if (this.mine.size === 0) return;
     const affected = new Set<Ukey>();
     const collect = (rule: Rule): void => {
       const set = this.byRule.get(rule);
