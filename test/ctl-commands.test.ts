@@ -150,3 +150,26 @@ test('start options: with no target the switch listens on ptcp:6634 and connects
   t.regex(parsePortSpec('pa,type=patch') as string, /needs peer=NAME/);
   return undefined;
 });
+
+test('a port deleted and added back: cached flows that output to it work again at once', async (t) => {
+  const sw = await buildSwitch({ ports: [{ name: 'p1', ofport: 1, type: 'dummy' }, { name: 'p2', ofport: 2, type: 'dummy' }], probeInterval: 0, backer: { revalidateMs: 0 } });
+  const ctl = switchCommands(sw);
+  try {
+    const p = party();
+    sw.ofproto.attach(p);
+    sw.ofproto.receive(flowMod({ match: [inPort(1)], instructions: [applyActions(output(2))] }), p);
+    const f = buildPacket({ ipv4: {}, udp: {}, minLength: 60 });
+    (sw.netdev('p1') as DummyNetdev).receive(f);
+    await settle();
+    t.is((sw.netdev('p2') as DummyNetdev).sent.length, 1);
+    await ctl(['del-port', 'p2']);
+    (sw.netdev('p1') as DummyNetdev).receive(f);
+    await settle();
+    await ctl(['add-port', 'br0', 'p2@2']);
+    (sw.netdev('p1') as DummyNetdev).receive(f);
+    await settle();
+    t.is((sw.netdev('p2') as DummyNetdev).sent.length, 1, 'the new p2 got the frame sent after it came back');
+  } finally {
+    await sw.close();
+  }
+});

@@ -310,6 +310,9 @@ export class DatapathBridge {
     }
     this.bind(sp.portNo, odp, netdev);
     if (!netdev.up) this.ofproto.ports.setLink(sp.portNo, false);
+    // The PORT_STATUS of ports.add came before the port had its datapath number: flows that
+    // were revalidated then could not output to it yet.
+    this.portChanged(sp.portNo);
     return sp;
   }
 
