@@ -11,6 +11,7 @@ import { runClassifierBench, printClassifierBench } from './classifier.js';
 import { runFlowModBench, printFlowModBench } from './flowmod.js';
 import { runDatapathBench, printDatapathBench } from './datapath.js';
 import { runSwitchBench, printSwitchBench } from './switch.js';
+import { runNetdevBench, printNetdevBench } from './netdev.js';
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
@@ -30,6 +31,8 @@ const datapath = runDatapathBench(quick);
 printDatapathBench(datapath);
 const whole = await runSwitchBench(quick);
 printSwitchBench(whole);
+const netdev = await runNetdevBench(quick);
+printNetdevBench(netdev);
 if (jsonAt >= 0 && args[jsonAt + 1]) {
-  writeFileSync(args[jsonAt + 1]!, JSON.stringify({ date: new Date().toISOString(), node: process.version, codec, extract, rewrite, classifier, flowmod, datapath, switch: whole }, null, 2));
+  writeFileSync(args[jsonAt + 1]!, JSON.stringify({ date: new Date().toISOString(), node: process.version, codec, extract, rewrite, classifier, flowmod, datapath, switch: whole, netdev }, null, 2));
 }

@@ -173,3 +173,22 @@ test('a port deleted and added back: cached flows that output to it work again a
     await sw.close();
   }
 });
+
+test('set-fail-mode switches between secure and standalone at run time', async (t) => {
+  const clock = { t: 1_000_000 };
+  const sw = await buildSwitch({ now: () => clock.t, probeInterval: 100, backer: { revalidateMs: 0 } });
+  const ctl = switchCommands(sw);
+  try {
+    t.is(sw.ofproto.failMode.mode, 'secure');
+    clock.t += 1000;
+    t.false(sw.ofproto.failMode.check(), 'secure never fails open');
+    await ctl(['set-fail-mode', 'br0', 'standalone']);
+    t.true(sw.ofproto.failOpen, 'standalone, and no controller for longer than three probe intervals: open at once');
+    t.regex(await ctl(['show']), /fail_mode: standalone \(failed open\)/);
+    await ctl(['set-fail-mode', 'br0', 'secure']);
+    t.false(sw.ofproto.failOpen);
+    await t.throwsAsync(async () => ctl(['set-fail-mode', 'br0', 'open']), { message: /usage: set-fail-mode/ });
+  } finally {
+    await sw.close();
+  }
+});

@@ -27,6 +27,8 @@ const HELP = `commands:
                                         add a port (PORT_STATUS to the controllers)
   del-port [BRIDGE] PORT                remove a port
   set-controller BRIDGE TARGET...       connect to these controllers (replacing the others)
+  set-fail-mode BRIDGE secure|standalone
+                                        what the bridge does without a controller
   del-controller BRIDGE                 remove every controller target
   dpctl/show                            datapath counters and ports
   dpctl/dump-flows                      datapath flows: key/mask, counters, actions
@@ -110,6 +112,14 @@ export function switchCommands(sw: RunningSwitch): CommandHandler {
         if (a === undefined || rest.length > 2) throw new CtlError('usage: del-port [BRIDGE] PORT');
         const err = b === undefined ? sw.delPort(a) : sw.delPort(b, a);
         if (err !== undefined) throw new CtlError(err);
+        return '';
+      }
+      case 'set-fail-mode': {
+        const [br, mode] = rest;
+        if (br === undefined || (mode !== 'secure' && mode !== 'standalone') || rest.length > 2) throw new CtlError('usage: set-fail-mode BRIDGE secure|standalone');
+        const h = sw.bridgeNamed(br);
+        if (h === undefined) throw new CtlError(`no bridge named ${br}`);
+        h.ofproto.failMode.setMode(mode);
         return '';
       }
       case 'set-controller':

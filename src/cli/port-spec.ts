@@ -4,15 +4,21 @@
  */
 
 import { OFPP } from '../openflow/index.js';
-import type { PortSpec } from '../ofproto/ports.js';
+import type { PortSpec, PortType } from '../ofproto/ports.js';
 
 /** Options each port type takes. */
-const PORT_OPTIONS: Readonly<Record<string, readonly string[]>> = {
+const PORT_OPTIONS: Readonly<Record<PortType, readonly string[]>> = {
   dummy: ['rx_pcap', 'tx_pcap'],
   patch: ['peer'],
+  system: [],
+  tap: [],
+  internal: [],
 };
 
-/** Parses `NAME[@OFPORT][,type=dummy|patch][,key=value…]`. */
+/** The types a port may be given (internal is the LOCAL port's own). */
+const PORT_TYPES: readonly PortType[] = ['dummy', 'patch', 'system', 'tap'];
+
+/** Parses `NAME[@OFPORT][,type=dummy|patch|system|tap][,key=value…]`. */
 export function parsePortSpec(text: string): PortSpec | string {
   const [head = '', ...opts] = text.split(',');
   const at = head.lastIndexOf('@');
@@ -25,7 +31,7 @@ export function parsePortSpec(text: string): PortSpec | string {
     if (!/^\d{1,10}$/.test(n) || Number(n) < 1 || Number(n) > OFPP.MAX) return `--port ${JSON.stringify(text)}: OFPORT must be a number in 1..${OFPP.MAX}`;
     ofport = Number(n);
   }
-  let type: 'dummy' | 'patch' = 'dummy';
+  let type: PortType = 'dummy';
   const options: Record<string, string> = {};
   for (const o of opts) {
     const eq = o.indexOf('=');
@@ -33,8 +39,8 @@ export function parsePortSpec(text: string): PortSpec | string {
     const v = eq < 0 ? '' : o.slice(eq + 1);
     if (v === '') return `--port ${JSON.stringify(text)}: option ${JSON.stringify(k)} needs a value (key=value)`;
     if (k === 'type') {
-      if (v !== 'dummy' && v !== 'patch') return `--port ${JSON.stringify(text)}: port type ${JSON.stringify(v)} is not available (dummy or patch)`;
-      type = v;
+      if (!(PORT_TYPES as readonly string[]).includes(v)) return `--port ${JSON.stringify(text)}: port type ${JSON.stringify(v)} is not available (${PORT_TYPES.join(', ')})`;
+      type = v as PortType;
     } else {
       if (k in options) return `--port ${JSON.stringify(text)}: option ${JSON.stringify(k)} given twice`;
       options[k] = v;
@@ -42,7 +48,7 @@ export function parsePortSpec(text: string): PortSpec | string {
   }
   const allowed = PORT_OPTIONS[type]!;
   for (const k of Object.keys(options)) {
-    if (!allowed.includes(k)) return `--port ${JSON.stringify(text)}: unknown option ${JSON.stringify(k)} for a ${type} port (${allowed.join(', ')})`;
+    if (!allowed.includes(k)) return `--port ${JSON.stringify(text)}: unknown option ${JSON.stringify(k)} for a ${type} port (${allowed.length > 0 ? allowed.join(', ') : 'it takes none'})`;
   }
   if (type === 'patch' && options['peer'] === undefined) return `--port ${JSON.stringify(text)}: a patch port needs peer=NAME`;
   if (type === 'patch' && options['peer'] === name) return `--port ${JSON.stringify(text)}: a patch port cannot be its own peer`;

@@ -17,6 +17,8 @@ import { UserspaceDatapath, type UserspaceDatapathOptions } from '../dpif/usersp
 import type { Netdev } from '../netdev/netdev.js';
 import { DummyNetdev } from '../netdev/dummy.js';
 import { PatchNetdev, createPatchPair } from '../netdev/patch.js';
+import { SystemNetdev } from '../netdev/afpacket.js';
+import { TapNetdev } from '../netdev/tap.js';
 import { serveControl, type ControlServer } from './ctl.js';
 import { switchCommands } from './commands.js';
 
@@ -54,7 +56,7 @@ export function makeNetdevs(specs: readonly PortSpec[]): Map<string, Netdev> {
         out.set(spec.name, a);
         out.set(peer.name, b);
       } else {
-        out.set(spec.name, dummyFor(spec));
+        out.set(spec.name, openNetdev(spec));
       }
     }
   } catch (e) {
@@ -62,6 +64,16 @@ export function makeNetdevs(specs: readonly PortSpec[]): Map<string, Netdev> {
     throw e;
   }
   return out;
+}
+
+/** The device for a port that is not a patch port; throws with the operator's message. */
+function openNetdev(spec: PortSpec): Netdev {
+  if (spec.type === 'system' || spec.type === 'tap') {
+    const d = spec.type === 'system' ? SystemNetdev.open(spec.name) : TapNetdev.open(spec.name);
+    if (typeof d === 'string') throw new Error(d);
+    return d;
+  }
+  return dummyFor(spec);
 }
 
 function dummyFor(spec: PortSpec): DummyNetdev {
@@ -190,7 +202,7 @@ export class RunningSwitch {
         if (peer instanceof PatchNetdev && peer.peer === undefined) mine.connect(peer);
         netdev = mine;
       } else {
-        netdev = dummyFor(spec);
+        netdev = openNetdev(spec);
       }
     } catch (e) {
       return e instanceof Error ? e.message : String(e);

@@ -5,7 +5,9 @@
  * netdev.ts): a receiver the datapath installs gets batches of Packets, send() takes batches back
  * out, stats() and status$ report counters and link changes for OpenFlow's port stats and
  * PORT_STATUS. Providers: dummy (in memory, with pcap files, for tests and demos) and patch (a
- * wire between two bridges); afpacket, tap and tunnels come with the ports issue. pcap.ts reads
+ * wire between two bridges); system (an existing Linux interface through AF_PACKET, afpacket.ts)
+ * and tap/internal (a TAP device, tap.ts), both over the native addon that native.ts loads (the
+ * switch runs without it; those two port types then fail to open with the reason). pcap.ts reads
  * and writes classic capture files for the dummy provider and the tests.
  *
  * Invariants every provider keeps:
@@ -26,3 +28,10 @@ export {
   DummyNetdev, RxQueue, hwAddrFromName, RX_QUEUE_LIMIT, MIN_FRAME, MAX_FRAME, SENT_RING, type DummyNetdevOptions,
 } from './dummy.js';
 export { PatchNetdev, createPatchPair, type PatchNetdevOptions } from './patch.js';
+export {
+  loadNative, errnoName, validIfName, watchLinks, completePartialChecksum, NativeNetdev, RX_BUDGET, LINK_POLL_MS,
+  REC_VLAN_RESTORED, REC_CSUM_PARTIAL, REC_TRUNCATED, REC_CSUM_VALID, REC_HEADER, IFF_UP, IFF_RUNNING, IFF_PROMISC, IFF_LOWER_UP,
+  type NativeBinding, type NativePort, type IfInfo, type LinkEvent, type LinkListener,
+} from './native.js';
+export { SystemNetdev, slotSizeFor, DEFAULT_RING_FRAMES, type SystemNetdevOptions } from './afpacket.js';
+export { TapNetdev, type TapNetdevOptions } from './tap.js';

@@ -33,7 +33,8 @@ export interface FailModeOptions {
 }
 
 export class FailModeMonitor {
-  readonly mode: FailMode;
+  /** secure or standalone; setMode changes it at run time (ofswitch ctl set-fail-mode). */
+  private mode_: FailMode;
   /** No controller for this long (ms) enters fail-open in standalone mode. */
   readonly triggerAfter: number;
   private readonly now: () => number;
@@ -48,12 +49,31 @@ export class FailModeMonitor {
   private closed = false;
 
   constructor(opts: FailModeOptions = {}) {
-    this.mode = opts.mode ?? 'secure';
+    this.mode_ = opts.mode ?? 'secure';
     this.triggerAfter = 3 * (opts.probeInterval !== undefined && opts.probeInterval > 0 ? opts.probeInterval : 5000);
     this.now = opts.now ?? (() => performance.now());
     this.useTimer = opts.timer ?? true;
     this.disconnectedSince = this.now();
     this.arm();
+  }
+
+  get mode(): FailMode {
+    return this.mode_;
+  }
+
+  /**
+   * Changes the mode. Secure ends a fail-open at once; standalone counts the time without a
+   * controller from when the last one went (or from the start), as if it had been set then.
+   */
+  setMode(mode: FailMode): void {
+    if (this.closed || mode === this.mode_) return;
+    this.mode_ = mode;
+    if (mode === 'secure') {
+      this.clearTimer();
+      if (this.subject.value) this.subject.next(false);
+      return;
+    }
+    this.check();
   }
 
   /** True while the switch is in fail-open (standalone mode, no controller for long enough). */
@@ -86,7 +106,7 @@ export class FailModeMonitor {
 
   /** Re-evaluates now: enters fail-open when the time has come. Returns failOpen. */
   check(): boolean {
-    if (this.closed || this.mode !== 'standalone' || this.subject.value || this.disconnectedSince === undefined) return this.subject.value;
+    if (this.closed || this.mode_ !== 'standalone' || this.subject.value || this.disconnectedSince === undefined) return this.subject.value;
     if (this.now() - this.disconnectedSince >= this.triggerAfter) {
       this.clearTimer();
       this.subject.next(true);
@@ -103,7 +123,7 @@ export class FailModeMonitor {
   }
 
   private arm(): void {
-    if (!this.useTimer || this.closed || this.mode !== 'standalone' || this.disconnectedSince === undefined) return;
+    if (!this.useTimer || this.closed || this.mode_ !== 'standalone' || this.disconnectedSince === undefined) return;
     this.clearTimer();
     const wait = Math.max(1, this.disconnectedSince + this.triggerAfter - this.now());
     this.timer = setTimeout(() => { this.timer = undefined; this.check(); }, wait);

@@ -27,8 +27,11 @@ import type { ErrorPair } from '../../proto/schema.js';
 import { OFPP, OFPPC, OFPPF, OFPPR, OFPPS, type Port, type PortMod, type PortStats } from '../openflow/index.js';
 import { duration } from './flow-table.js';
 
-/** dummy: in memory; internal: the LOCAL port; patch: a wire to a peer port (netdev/patch.ts). */
-export type PortType = 'dummy' | 'internal' | 'patch';
+/**
+ * dummy: in memory; internal: the LOCAL port; patch: a wire to a peer port (netdev/patch.ts);
+ * system: an existing Linux interface (netdev/afpacket.ts); tap: a TAP device (netdev/tap.ts).
+ */
+export type PortType = 'dummy' | 'internal' | 'patch' | 'system' | 'tap';
 
 export interface PortSpec {
   readonly name: string;

@@ -16,12 +16,13 @@ import { delimiter, join } from 'node:path';
 // Tool discovery / installation
 // ---------------------------------------------------------------------------
 
-export type PeerTool = 'ovs-ofctl' | 'tshark' | 'ovs-testcontroller';
+export type PeerTool = 'ovs-ofctl' | 'tshark' | 'ovs-testcontroller' | 'iperf3';
 
 const TOOL_PACKAGE: Record<PeerTool, string> = {
   'ovs-ofctl': 'openvswitch-common',
   tshark: 'tshark',
   'ovs-testcontroller': 'openvswitch-testcontroller',
+  iperf3: 'iperf3',
 };
 
 const EXTRA_BIN_DIRS = ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin'];
