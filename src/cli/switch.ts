@@ -16,9 +16,8 @@ import type { PortSpec, SwitchPort } from '../ofproto/ports.js';
 import { UserspaceDatapath, type UserspaceDatapathOptions } from '../dpif/userspace.js';
 import type { Netdev } from '../netdev/netdev.js';
 import { DummyNetdev } from '../netdev/dummy.js';
-import { PatchNetdev, createPatchPair } from '../netdev/patch.js';
-import { SystemNetdev } from '../netdev/afpacket.js';
-import { TapNetdev } from '../netdev/tap.js';
+import { PatchNetdev } from '../netdev/patch.js';
+import { makeNetdevs, openNetdev } from './netdevs.js';
 import { serveControl, type ControlServer } from './ctl.js';
 import { switchCommands } from './commands.js';
 
@@ -39,49 +38,6 @@ export interface BridgeHandle {
   /** Active controller targets (set-controller), by target text. */
   readonly controllers: Map<string, ActiveController>;
   readonly listeners: Listener[];
-}
-
-/** Makes the devices for port specs: dummy ports alone, patch ports in pairs. Throws with a clear message. */
-export function makeNetdevs(specs: readonly PortSpec[]): Map<string, Netdev> {
-  const out = new Map<string, Netdev>();
-  try {
-    for (const spec of specs) {
-      if (out.has(spec.name)) continue;
-      const o = spec.options ?? {};
-      if (spec.type === 'patch') {
-        const peerName = o['peer'];
-        const peer = specs.find((q) => q.name === peerName && q.type === 'patch' && q.options?.['peer'] === spec.name);
-        if (peer === undefined) throw new Error(`patch port ${spec.name}: its peer ${peerName} must be a patch port with peer=${spec.name}`);
-        const [a, b] = createPatchPair(spec.name, peer.name);
-        out.set(spec.name, a);
-        out.set(peer.name, b);
-      } else {
-        out.set(spec.name, openNetdev(spec));
-      }
-    }
-  } catch (e) {
-    for (const n of out.values()) n.close();
-    throw e;
-  }
-  return out;
-}
-
-/** The device for a port that is not a patch port; throws with the operator's message. */
-function openNetdev(spec: PortSpec): Netdev {
-  if (spec.type === 'system' || spec.type === 'tap') {
-    const d = spec.type === 'system' ? SystemNetdev.open(spec.name) : TapNetdev.open(spec.name);
-    if (typeof d === 'string') throw new Error(d);
-    return d;
-  }
-  return dummyFor(spec);
-}
-
-function dummyFor(spec: PortSpec): DummyNetdev {
-  const o = spec.options ?? {};
-  return new DummyNetdev(spec.name, {
-    ...(o['rx_pcap'] !== undefined ? { rxPcap: o['rx_pcap'] } : {}),
-    ...(o['tx_pcap'] !== undefined ? { txPcap: o['tx_pcap'] } : {}),
-  });
 }
 
 export class RunningSwitch {
