@@ -11,7 +11,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { readPcap } from '../src/netdev/pcap.js';
 
-export const OFSWITCH_BIN = fileURLToPath(new URL('../../bin/ofswitch.js', import.meta.url));
+/** bin/ofswitch.js (which runs dist/), or OFSWITCH_BIN: an entry point running another build. */
+export const OFSWITCH_BIN = process.env['OFSWITCH_BIN'] ?? fileURLToPath(new URL('../../bin/ofswitch.js', import.meta.url));
 
 export interface SwitchProcess {
   readonly proc: ChildProcess;
