@@ -9,6 +9,7 @@ import { configureLogging, isLogLevel, logger, LOG_LEVELS, type Logger, type Log
 import { dpidFor } from '../ofproto/ofproto.js';
 import { buildSwitch, type RunningSwitch } from './switch.js';
 import { parsePortSpec } from './port-spec.js';
+import { loadConfig, type BridgeStart } from './config.js';
 import { defaultSocketPath, sendCommand } from './ctl.js';
 import type { PortSpec } from '../ofproto/ports.js';
 import { formatTarget, isPassive, parseTarget, type Target } from '../ofproto/target.js';
@@ -48,9 +49,14 @@ Switch:
                              add a port, with the OpenFlow number asked for (repeatable).
                              type=dummy (default): an in-memory port; rx_pcap=FILE frames it
                              receives at start, tx_pcap=FILE where frames it sends are appended.
-                             type=patch,peer=NAME: a wire to the patch port NAME
+                             type=patch,peer=NAME: a wire to the patch port NAME.
+                             type=system: the existing interface NAME; type=tap: a TAP device
+                             (both need root and the native addon)
     --socket PATH            serve the control socket there (default
                              $OFSWITCH_RUNDIR/ofswitch.ctl, OFSWITCH_RUNDIR defaulting to /tmp)
+    --config FILE            the bridges, their ports, controllers and listeners, TLS files and
+                             logging in YAML (README: Configuration file); --bridge, --dpid,
+                             --port, --controller, --listen and --fail-mode cannot be given with it
     --fail-mode secure|standalone
                              what to do without a controller (default secure)
     --probe-interval SECONDS inactivity probe interval (default 5; 0 disables)
@@ -171,12 +177,17 @@ export interface StartOptions {
   readonly tls?: TlsFiles;
   /** The control socket's path, when --socket was given. */
   readonly socket?: string;
+  /** Every bridge to start: the one the flags describe, or those of --config. */
+  readonly bridges: readonly BridgeStart[];
 }
 
 const START_FLAGS = new Set([
   '--bridge', '--dpid', '--controller', '--listen', '--port', '--fail-mode', '--log-level', '--log-format', '--probe-interval',
-  '--private-key', '--certificate', '--ca-cert', '--socket',
+  '--private-key', '--certificate', '--ca-cert', '--socket', '--config',
 ]);
+
+/** Flags that describe a bridge: --config describes the bridges instead. */
+const BRIDGE_FLAGS = ['--bridge', '--dpid', '--controller', '--listen', '--port', '--fail-mode'];
 
 const TLS_FLAGS = ['--private-key', '--certificate', '--ca-cert'] as const;
 
@@ -192,12 +203,15 @@ export function parseStartArgs(args: readonly string[]): StartOptions | string {
   let logFormat: LogFormat = 'text';
   let probeInterval = 5000;
   let socket: string | undefined;
+  let configFile: string | undefined;
+  const given = new Set<string>();
   const tlsFiles = new Map<string, string>();
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
     const eq = a.indexOf('=');
     const flag = a.startsWith('--') && eq > 0 ? a.slice(0, eq) : a;
     if (!START_FLAGS.has(flag)) return `start: unknown option ${JSON.stringify(a)}`;
+    given.add(flag);
     let value: string;
     if (flag !== a) value = a.slice(eq + 1);
     else {
@@ -256,6 +270,10 @@ export function parseStartArgs(args: readonly string[]): StartOptions | string {
         if (value === '') return 'start: --socket needs a path';
         socket = value;
         break;
+      case '--config':
+        if (value === '') return 'start: --config needs a file name';
+        configFile = value;
+        break;
       case '--private-key':
       case '--certificate':
       case '--ca-cert':
@@ -265,6 +283,26 @@ export function parseStartArgs(args: readonly string[]): StartOptions | string {
       default:
         break;
     }
+  }
+  if (configFile !== undefined) {
+    const clash = BRIDGE_FLAGS.filter((f) => given.has(f));
+    if (clash.length > 0) return `start: --config describes the bridges; ${clash.join(', ')} cannot be given with it`;
+    const cfg = loadConfig(configFile);
+    if (typeof cfg === 'string') return `start: ${cfg}`;
+    if (tlsFiles.size > 0 && tlsFiles.size < 3) return `start: ${[...tlsFiles.keys()].join(', ')} given without the others: TLS needs all three`;
+    const tls = tlsFiles.size === 3
+      ? { privateKey: tlsFiles.get('--private-key')!, certificate: tlsFiles.get('--certificate')!, caCert: tlsFiles.get('--ca-cert')! }
+      : cfg.tls;
+    const first = cfg.bridges[0]!;
+    return {
+      bridge: first.name, dpid: first.dpid, controllers: first.controllers, listens: first.listens, ports: first.ports, failMode: first.failMode,
+      logLevel: given.has('--log-level') ? logLevel : cfg.logLevel ?? logLevel,
+      logFormat: given.has('--log-format') ? logFormat : cfg.logFormat ?? logFormat,
+      probeInterval: given.has('--probe-interval') ? probeInterval : cfg.probeInterval ?? probeInterval,
+      ...(tls !== undefined ? { tls } : {}),
+      ...((socket ?? cfg.socket) !== undefined ? { socket: (socket ?? cfg.socket)! } : {}),
+      bridges: cfg.bridges,
+    };
   }
   const tlsTargets = [...controllers, ...listens].filter((t) => t.kind === 'ssl' || t.kind === 'pssl');
   const tlsMissing = TLS_FLAGS.filter((f) => !tlsFiles.has(f));
@@ -290,9 +328,11 @@ export function parseStartArgs(args: readonly string[]): StartOptions | string {
     listens.push({ kind: 'ptcp', port: 6634, host: '127.0.0.1' });
     controllers.push({ kind: 'tcp', port: 6653, host: '127.0.0.1' });
   }
+  const id = dpid ?? dpidFor(bridge);
   return {
-    bridge, dpid: dpid ?? dpidFor(bridge), controllers, listens, ports, failMode, logLevel, logFormat, probeInterval,
+    bridge, dpid: id, controllers, listens, ports, failMode, logLevel, logFormat, probeInterval,
     ...(tls !== undefined ? { tls } : {}), ...(socket !== undefined ? { socket } : {}),
+    bridges: [{ name: bridge, dpid: id, ports, controllers, listens, failMode }],
   };
 }
 
@@ -337,30 +377,40 @@ export async function start(args: readonly string[], io: Io): Promise<number> {
       return 1;
     }
   }
-  const sw = running.ofproto;
   if (running.control !== undefined) io.stdout(`control socket ${running.control.path}`);
-  log.info('switch up', {
-    bridge: o.bridge, dpid: o.dpid.toString(16).padStart(16, '0'),
-    ports: sw.ports.list().map((p) => `${p.name}@${p.portNo === OFPP.LOCAL ? 'LOCAL' : p.portNo}`),
-  });
-  if (o.failMode === 'standalone') {
-    sw.failMode.changes$.subscribe((open) => log.info(open ? 'no controller: failed open (standalone)' : 'controller back: leaving standalone'));
-  }
-  if (tls !== undefined) {
-    // Refused TLS peers of a listener (bad or missing certificate, failed handshake).
-    sw.connmgr.events$.subscribe((ev) => {
-      if (ev.type === 'accept-failed') log?.warn('controller refused', { listener: ev.target, peer: ev.peer, error: ev.error });
-      else if (ev.type === 'tls-error') log?.warn('TLS credentials not taken up', { listener: ev.target, error: ev.error });
-    });
-  }
   try {
-    for (const t of o.listens) {
-      const l = await running.listen(o.bridge, formatTarget(t));
-      io.stdout(`listening on ${l.address}`);
+    // The other bridges of a configuration file (the first came with buildSwitch).
+    for (const b of o.bridges.slice(1)) {
+      const r = await running.addBridge({
+        bridge: b.name, datapathId: b.dpid, ports: b.ports, failMode: b.failMode, probeInterval: o.probeInterval,
+        swVersion: `ofswitch ${version()}`,
+      });
+      if (typeof r === 'string') throw new Error(`bridge ${b.name}: ${r}`);
     }
-    const err = running.setControllers(o.bridge, o.controllers.map(formatTarget));
-    if (err !== undefined) throw new Error(err);
-    for (const t of o.controllers) log.info('controller target added', { target: formatTarget(t) });
+    for (const b of o.bridges) {
+      const sw = running.bridgeNamed(b.name)!.ofproto;
+      log.info('switch up', {
+        bridge: b.name, dpid: b.dpid.toString(16).padStart(16, '0'),
+        ports: sw.ports.list().map((p) => `${p.name}@${p.portNo === OFPP.LOCAL ? 'LOCAL' : p.portNo}`),
+      });
+      if (b.failMode === 'standalone') {
+        sw.failMode.changes$.subscribe((open) => log.info(open ? 'no controller: failed open (standalone)' : 'controller back: leaving standalone', { bridge: b.name }));
+      }
+      if (tls !== undefined) {
+        // Refused TLS peers of a listener (bad or missing certificate, failed handshake).
+        sw.connmgr.events$.subscribe((ev) => {
+          if (ev.type === 'accept-failed') log?.warn('controller refused', { listener: ev.target, peer: ev.peer, error: ev.error });
+          else if (ev.type === 'tls-error') log?.warn('TLS credentials not taken up', { listener: ev.target, error: ev.error });
+        });
+      }
+      for (const t of b.listens) {
+        const l = await running.listen(b.name, formatTarget(t));
+        io.stdout(`listening on ${l.address}`);
+      }
+      const err = running.setControllers(b.name, b.controllers.map(formatTarget));
+      if (err !== undefined) throw new Error(err);
+      for (const t of b.controllers) log.info('controller target added', { bridge: b.name, target: formatTarget(t) });
+    }
   } catch (e) {
     io.stderr(`ofswitch: start: ${e instanceof Error ? e.message : String(e)}`);
     await running.close();

@@ -104,10 +104,14 @@ export class RunningSwitch {
     if (!/^[A-Za-z0-9_.-]{1,15}$/.test(name)) return `bridge name ${JSON.stringify(name)}: 1 to 15 letters, digits, '_', '-' or '.'`;
     if (this.handles.has(name)) return `a bridge named ${name} exists already`;
     if (this.dpif.portQuery(name) !== undefined) return `a port named ${name} exists already`;
-    const { ports = [], ...rest } = opts;
+    const { ports: all = [], ...rest } = opts;
+    // Patch ports whose peer is on another bridge are added one by one afterwards (addPort
+    // wires each to its peer when that exists); the rest are made together.
+    const crossPatch = (p: PortSpec): boolean => p.type === 'patch' && !all.some((q) => q.name === p.options?.['peer']);
+    const ports = all.filter((p) => !crossPatch(p));
     let netdevs: Map<string, Netdev>;
     try {
-      for (const p of ports) if (this.dpif.portQuery(p.name) !== undefined) throw new Error(`a port named ${p.name} exists already`);
+      for (const p of all) if (this.dpif.portQuery(p.name) !== undefined) throw new Error(`a port named ${p.name} exists already`);
       netdevs = makeNetdevs(ports);
     } catch (e) {
       return e instanceof Error ? e.message : String(e);
@@ -122,8 +126,8 @@ export class RunningSwitch {
     }
     const h: BridgeHandle = { name, ofproto, dp, controllers: new Map(), listeners: [] };
     this.handles.set(name, h);
-    for (const spec of ports) {
-      const r = dp.addPort(spec, netdevs.get(spec.name)!);
+    for (const spec of all) {
+      const r = crossPatch(spec) ? this.addPort(name, spec) : dp.addPort(spec, netdevs.get(spec.name)!);
       if (typeof r === 'string') {
         await this.delBridge(name);
         return r;
