@@ -16,7 +16,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { toolPath } from './peers/peers.js';
-import { OFSWITCH_BIN, startSwitch, waitFor, type SwitchProcess } from './switch-process.js';
+import { OFSWITCH_BIN, framesIn, startSwitch, waitFor, type SwitchProcess } from './switch-process.js';
 
 const tag = `ofsw${process.pid % 100000}`;
 const hosts = [1, 2, 3].map((i) => ({ ns: `${tag}h${i}`, veth: `${tag}v${i}`, ip: `10.77.${process.pid % 200}.${i}` }));
@@ -129,5 +129,29 @@ test.serial('hosts in namespaces ping each other and move a TCP stream through o
     ctrl?.kill('SIGTERM');
     tearDown();
   }
+  return undefined;
+});
+
+test.serial('--local-port internal: the LOCAL port is a TAP named after the bridge; what the kernel sends on it enters the pipeline', async (t) => {
+  if (process.getuid?.() !== 0) return t.fail('this test needs root (TAP)');
+  const br = `${tag}br`;
+  const dir = mkdtempSync(join(tmpdir(), 'ofswitch-local-'));
+  const sw = await startSwitch(['--listen', 'ptcp:0', '--bridge', br, '--local-port', 'internal', '--port', `p1@1,tx_pcap=${dir}/p1.pcap`]);
+  try {
+    t.is(sh('ip', ['link', 'show', br]).status, 0, 'the TAP exists');
+    const ofctl = sh('ovs-ofctl', ['-O', 'OpenFlow13', 'add-flow', `tcp:127.0.0.1:${sw.port}`, 'in_port=LOCAL,actions=output:1']);
+    t.is(ofctl.status, 0, ofctl.err);
+    ip('addr', 'add', '10.211.77.1/24', 'dev', br);
+    ip('link', 'set', br, 'up');
+    // The kernel ARPs for a neighbour on the TAP: the request enters at LOCAL and leaves by p1.
+    sh('ping', ['-c', '1', '-W', '1', '10.211.77.2']);
+    const frames = await waitFor('the ARP on p1', () => { const f = framesIn(join(dir, 'p1.pcap')); return f.some((x) => x[12] === 0x08 && x[13] === 0x06) ? f : undefined; });
+    t.true(frames.length > 0);
+  } finally {
+    sw.proc.kill('SIGTERM');
+    await sw.exited;
+    sh('ip', ['link', 'del', br]);
+  }
+  t.not(sh('ip', ['link', 'show', br]).status, 0, 'the TAP went with the switch');
   return undefined;
 });

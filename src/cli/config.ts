@@ -9,6 +9,7 @@
  *       fail-mode: secure             # or standalone
  *       controllers: [tcp:127.0.0.1:6653]
  *       listen: [ptcp:6634]
+ *       local: internal               # the LOCAL port as a TAP (root); default: in memory
  *       ports:
  *         p1: {ofport: 1, type: dummy, tx_pcap: /tmp/p1.pcap}
  *         veth0: {type: system}
@@ -38,6 +39,8 @@ export interface BridgeStart {
   readonly controllers: readonly Target[];
   readonly listens: readonly Target[];
   readonly failMode: 'secure' | 'standalone';
+  /** The LOCAL port: in memory (dummy, default) or a TAP device named after the bridge (internal). */
+  readonly local: 'dummy' | 'internal';
 }
 
 export interface SwitchConfig {
@@ -51,7 +54,7 @@ export interface SwitchConfig {
 }
 
 const TOP_KEYS = ['bridges', 'tls', 'log-level', 'log-format', 'probe-interval', 'socket'];
-const BRIDGE_KEYS = ['datapath-id', 'fail-mode', 'controllers', 'listen', 'ports'];
+const BRIDGE_KEYS = ['datapath-id', 'fail-mode', 'controllers', 'listen', 'ports', 'local'];
 
 class ConfigError extends Error {}
 
@@ -111,6 +114,8 @@ function bridgeOf(name: string, v: unknown, path: string): BridgeStart {
     if (!/^[0-9a-fA-F]{1,16}$/.test(h)) fail(`${path}.datapath-id`, 'give 1 to 16 hex digits');
     dpid = BigInt('0x' + h);
   }
+  const local = m['local'] ?? 'dummy';
+  if (local !== 'dummy' && local !== 'internal') fail(`${path}.local`, 'dummy or internal');
   const fm = m['fail-mode'] ?? 'secure';
   if (fm !== 'secure' && fm !== 'standalone') fail(`${path}.fail-mode`, 'secure or standalone');
   const ports: PortSpec[] = [];
@@ -120,7 +125,7 @@ function bridgeOf(name: string, v: unknown, path: string): BridgeStart {
     ports.push(portOf(pn, pv, `${path}.ports.${pn}`));
   }
   return {
-    name, dpid, ports, failMode: fm,
+    name, dpid, ports, failMode: fm, local,
     controllers: targets(m['controllers'], `${path}.controllers`, false),
     listens: targets(m['listen'], `${path}.listen`, true),
   };

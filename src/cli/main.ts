@@ -54,6 +54,9 @@ Switch:
                              (both need root and the native addon)
     --socket PATH            serve the control socket there (default
                              $OFSWITCH_RUNDIR/ofswitch.ctl, OFSWITCH_RUNDIR defaulting to /tmp)
+    --local-port dummy|internal
+                             the LOCAL port: in memory (default), or a TAP device named after the
+                             bridge, as Open vSwitch's internal port (root and the addon needed)
     --config FILE            the bridges, their ports, controllers and listeners, TLS files and
                              logging in YAML (README: Configuration file); --bridge, --dpid,
                              --port, --controller, --listen and --fail-mode cannot be given with it
@@ -183,11 +186,11 @@ export interface StartOptions {
 
 const START_FLAGS = new Set([
   '--bridge', '--dpid', '--controller', '--listen', '--port', '--fail-mode', '--log-level', '--log-format', '--probe-interval',
-  '--private-key', '--certificate', '--ca-cert', '--socket', '--config',
+  '--private-key', '--certificate', '--ca-cert', '--socket', '--config', '--local-port',
 ]);
 
 /** Flags that describe a bridge: --config describes the bridges instead. */
-const BRIDGE_FLAGS = ['--bridge', '--dpid', '--controller', '--listen', '--port', '--fail-mode'];
+const BRIDGE_FLAGS = ['--bridge', '--dpid', '--controller', '--listen', '--port', '--fail-mode', '--local-port'];
 
 const TLS_FLAGS = ['--private-key', '--certificate', '--ca-cert'] as const;
 
@@ -204,6 +207,7 @@ export function parseStartArgs(args: readonly string[]): StartOptions | string {
   let probeInterval = 5000;
   let socket: string | undefined;
   let configFile: string | undefined;
+  let local: 'dummy' | 'internal' = 'dummy';
   const given = new Set<string>();
   const tlsFiles = new Map<string, string>();
   for (let i = 0; i < args.length; i++) {
@@ -274,6 +278,10 @@ export function parseStartArgs(args: readonly string[]): StartOptions | string {
         if (value === '') return 'start: --config needs a file name';
         configFile = value;
         break;
+      case '--local-port':
+        if (value !== 'dummy' && value !== 'internal') return `start: --local-port ${JSON.stringify(value)}: dummy or internal`;
+        local = value;
+        break;
       case '--private-key':
       case '--certificate':
       case '--ca-cert':
@@ -332,7 +340,7 @@ export function parseStartArgs(args: readonly string[]): StartOptions | string {
   return {
     bridge, dpid: id, controllers, listens, ports, failMode, logLevel, logFormat, probeInterval,
     ...(tls !== undefined ? { tls } : {}), ...(socket !== undefined ? { socket } : {}),
-    bridges: [{ name: bridge, dpid: id, ports, controllers, listens, failMode }],
+    bridges: [{ name: bridge, dpid: id, ports, controllers, listens, failMode, local }],
   };
 }
 
@@ -358,7 +366,7 @@ export async function start(args: readonly string[], io: Io): Promise<number> {
   try {
     running = await buildSwitch({
       bridge: o.bridge, datapathId: o.dpid, ports: o.ports, probeInterval: o.probeInterval, failMode: o.failMode,
-      swVersion: `ofswitch ${version()}`, socket: socketPath, ...(tls !== undefined ? { tls } : {}),
+      swVersion: `ofswitch ${version()}`, socket: socketPath, ...(tls !== undefined ? { tls } : {}), local: o.bridges[0]!.local,
     });
   } catch (e) {
     const msg = e instanceof Error ? e.message : String(e);
@@ -370,7 +378,7 @@ export async function start(args: readonly string[], io: Io): Promise<number> {
     try {
       running = await buildSwitch({
         bridge: o.bridge, datapathId: o.dpid, ports: o.ports, probeInterval: o.probeInterval, failMode: o.failMode,
-        swVersion: `ofswitch ${version()}`, ...(tls !== undefined ? { tls } : {}),
+        swVersion: `ofswitch ${version()}`, ...(tls !== undefined ? { tls } : {}), local: o.bridges[0]!.local,
       });
     } catch (e2) {
       io.stderr(`ofswitch: start: ${e2 instanceof Error ? e2.message : String(e2)}`);
@@ -383,7 +391,7 @@ export async function start(args: readonly string[], io: Io): Promise<number> {
     for (const b of o.bridges.slice(1)) {
       const r = await running.addBridge({
         bridge: b.name, datapathId: b.dpid, ports: b.ports, failMode: b.failMode, probeInterval: o.probeInterval,
-        swVersion: `ofswitch ${version()}`,
+        swVersion: `ofswitch ${version()}`, local: b.local,
       });
       if (typeof r === 'string') throw new Error(`bridge ${b.name}: ${r}`);
     }

@@ -17,6 +17,7 @@ import { UserspaceDatapath, type UserspaceDatapathOptions } from '../dpif/usersp
 import type { Netdev } from '../netdev/netdev.js';
 import { DummyNetdev } from '../netdev/dummy.js';
 import { PatchNetdev } from '../netdev/patch.js';
+import { TapNetdev } from '../netdev/tap.js';
 import { makeNetdevs, openNetdev } from './netdevs.js';
 import { serveControl, type ControlServer } from './ctl.js';
 import { switchCommands } from './commands.js';
@@ -28,6 +29,8 @@ export interface SwitchOptions extends OfprotoOptions {
   readonly socket?: string;
   /** TLS credentials for ssl: and pssl: targets of every bridge, those added later included. */
   readonly tls?: TlsConfig | TlsSource;
+  /** The first bridge's LOCAL port: in memory (default) or a TAP device (see addBridge). */
+  readonly local?: 'dummy' | 'internal';
 }
 
 /** One bridge of a running switch. */
@@ -53,14 +56,14 @@ export class RunningSwitch {
 
   /** Builds the datapath and the first bridge (no listeners or controllers: the caller adds those). */
   static async create(opts: SwitchOptions = {}): Promise<RunningSwitch> {
-    const { ports = [], datapath, backer: backerOpts, socket, tls, ...ofOpts } = opts;
+    const { ports = [], datapath, backer: backerOpts, socket, tls, local, ...ofOpts } = opts;
     // One clock for the datapath and every bridge (flow timeouts compare their times).
     const now = ofOpts.now ?? (() => performance.now());
     const dpif = new UserspaceDatapath({ name: 'ofswitch@dp', now, ...datapath });
     const backer = new Backer(dpif, { now, ...backerOpts });
     const sw = new RunningSwitch(dpif, backer, { ...ofOpts, now }, tls);
     try {
-      const first = await sw.addBridge({ ...ofOpts, bridge: ofOpts.bridge ?? 'br0', ports });
+      const first = await sw.addBridge({ ...ofOpts, bridge: ofOpts.bridge ?? 'br0', ports, ...(local !== undefined ? { local } : {}) });
       if (typeof first === 'string') throw new Error(first);
       if (socket !== undefined) sw.control = await serveControl(socket, switchCommands(sw));
     } catch (e) {
@@ -99,12 +102,17 @@ export class RunningSwitch {
   }
 
   /** Adds a bridge with its LOCAL port and ports; the reason when it cannot. */
-  async addBridge(opts: OfprotoOptions & { readonly bridge: string }): Promise<BridgeHandle | string> {
+  /**
+   * Adds a bridge with its LOCAL port and ports; the reason when it cannot. `local: 'internal'`
+   * makes the LOCAL port a TAP device named after the bridge (root and the addon needed), as
+   * Open vSwitch's internal port; the default is an in-memory port.
+   */
+  async addBridge(opts: OfprotoOptions & { readonly bridge: string; readonly local?: 'dummy' | 'internal' }): Promise<BridgeHandle | string> {
     const name = opts.bridge;
     if (!/^[A-Za-z0-9_.-]{1,15}$/.test(name)) return `bridge name ${JSON.stringify(name)}: 1 to 15 letters, digits, '_', '-' or '.'`;
     if (this.handles.has(name)) return `a bridge named ${name} exists already`;
     if (this.dpif.portQuery(name) !== undefined) return `a port named ${name} exists already`;
-    const { ports: all = [], ...rest } = opts;
+    const { ports: all = [], local = 'dummy', ...rest } = opts;
     // Patch ports whose peer is on another bridge are added one by one afterwards (addPort
     // wires each to its peer when that exists); the rest are made together.
     const crossPatch = (p: PortSpec): boolean => p.type === 'patch' && !all.some((q) => q.name === p.options?.['peer']);
@@ -118,7 +126,19 @@ export class RunningSwitch {
     }
     const ofproto = new Ofproto({ ...this.defaults, ...rest, datapathId: rest.datapathId ?? dpidFor(name) });
     if (this.tls !== undefined) ofproto.connmgr.setTls(this.tls);
-    const dp = this.backer.addBridge(ofproto, new DummyNetdev(name));
+    let localDev: Netdev;
+    if (local === 'internal') {
+      const tap = TapNetdev.open(name, { type: 'internal' });
+      if (typeof tap === 'string') {
+        for (const n of netdevs.values()) n.close();
+        await ofproto.close();
+        return tap;
+      }
+      localDev = tap;
+    } else {
+      localDev = new DummyNetdev(name);
+    }
+    const dp = this.backer.addBridge(ofproto, localDev);
     if (typeof dp === 'string') {
       for (const n of netdevs.values()) n.close();
       await ofproto.close();
