@@ -155,3 +155,36 @@ test.serial('--local-port internal: the LOCAL port is a TAP named after the brid
   t.not(sh('ip', ['link', 'show', br]).status, 0, 'the TAP went with the switch');
   return undefined;
 });
+
+test.serial('fail mode with real hosts and no controller: standalone forwards as a learning switch, secure drops', async (t) => {
+  if (process.getuid?.() !== 0) return t.fail('this test needs root (network namespaces, veth, AF_PACKET)');
+  tearDown();
+  setUp();
+  try {
+    const ports = hosts.slice(0, 2).flatMap((h, i) => ['--port', `${h.veth}@${i + 1},type=system`]);
+    // A controller that never answers: the switch has no controller connection.
+    const secure = await startSwitch(['--listen', 'ptcp:0', '--controller', 'tcp:127.0.0.1:1', '--probe-interval', '0.1', ...ports]);
+    try {
+      await new Promise((r) => setTimeout(r, 500));
+      t.not(inNs(hosts[0]!.ns, 'ping', '-c', '1', '-W', '1', hosts[1]!.ip).status, 0, 'secure: nothing is forwarded without a controller');
+    } finally {
+      secure.proc.kill('SIGTERM');
+      await secure.exited;
+    }
+    const standalone = await startSwitch(['--listen', 'ptcp:0', '--controller', 'tcp:127.0.0.1:1', '--probe-interval', '0.1', '--fail-mode', 'standalone', ...ports]);
+    try {
+      await waitFor('fail-open', () => (/failed open/.test(standalone.stderr()) ? true : undefined));
+      const r = inNs(hosts[0]!.ns, 'ping', '-c', '3', '-W', '1', hosts[1]!.ip);
+      t.is(r.status, 0, r.out);
+      const fdb = ctl(standalone, 'fdb/show', 'br0').out;
+      t.regex(fdb, /\s1\s+0\s+[0-9a-f:]{17}/, 'h1 learned on port 1');
+      t.regex(fdb, /\s2\s+0\s+[0-9a-f:]{17}/, 'h2 learned on port 2');
+    } finally {
+      standalone.proc.kill('SIGTERM');
+      await standalone.exited;
+    }
+  } finally {
+    tearDown();
+  }
+  return undefined;
+});
