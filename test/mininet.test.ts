@@ -24,14 +24,14 @@ function freePort(): Promise<number> {
   });
 }
 
-test('Mininet tree (depth 2, 3 ofswitches, 4 hosts) with ovs-testcontroller: pingall loses nothing', async (t) => {
+test('Mininet tree (depth 2, 3 ofswitches, 4 hosts) with ovs-testcontroller: pingall loses nothing, TCP crosses it', async (t) => {
   if (process.getuid?.() !== 0) return t.fail('this test needs root (Mininet)');
   if (!existsSync('/usr/lib/python3/dist-packages/mininet')) return t.fail('Mininet is not installed (Debian package mininet; .ci/run installs it)');
   const tag = `m${process.pid % 10000}`;
   const port = await freePort();
   const r = spawnSync('/usr/bin/python3', [script, tag, String(port)], { encoding: 'utf8', timeout: 180_000, env: { ...process.env, NODE: process.execPath } });
   const last = (r.stdout ?? '').trim().split('\n').pop() ?? '';
-  let result: { loss?: number; switches?: string[]; flows?: string };
+  let result: { loss?: number; switches?: string[]; flows?: string; tcpBytes?: number; tcpOut?: string };
   try {
     result = JSON.parse(last) as typeof result;
   } catch {
@@ -39,6 +39,7 @@ test('Mininet tree (depth 2, 3 ofswitches, 4 hosts) with ovs-testcontroller: pin
   }
   t.deepEqual(result.switches, [`${tag}s1`, `${tag}s2`, `${tag}s3`]);
   t.is(result.loss, 0, r.stdout + r.stderr);
+  t.true((result.tcpBytes ?? 0) > 100_000, `TCP across the tree: ${result.tcpBytes} bytes; ${result.tcpOut ?? ''}`);
   t.regex(result.flows ?? '', /lookups: hit:\d+ missed:\d+ lost:0/);
   return undefined;
 });

@@ -49,6 +49,7 @@ class OFSwitch(Switch):
             if intf.name == 'lo' or self.ports.get(intf) is None:
                 continue
             args += ['--port', '%s@%d,type=system' % (intf.name, self.ports[intf])]
+            self.splitSegments(intf)
         if not controllers and not self.listenPort:
             # Without any target ofswitch would take its embedded default: ask for nothing instead.
             args += ['--listen', 'punix:/tmp/ofswitch-%s.mgmt' % self.name]
@@ -58,6 +59,17 @@ class OFSwitch(Switch):
             self.ofpid = int(out.strip().split()[-1])
         except (ValueError, IndexError):
             error('ofswitch %s did not start: %s\n' % (self.name, out))
+
+    @staticmethod
+    def splitSegments(intf):
+        """Ask the far end of a link to send one TCP segment per packet (checksum offload stays
+        on): a packet ring slot cannot hold a 64 KiB GSO super-frame, so TCP through the
+        switch needs this (see src/netdev/afpacket.ts)."""
+        link = getattr(intf, 'link', None)
+        if link is None:
+            return
+        other = link.intf2 if link.intf1 is intf else link.intf1
+        other.node.cmd('ip link set %s gso_max_segs 1' % other.name)
 
     def stop(self, deleteIntfs=True):
         "Stop our ofswitch process (by its PID)."

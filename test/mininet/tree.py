@@ -58,6 +58,15 @@ def main():
         # The controller learns as packets come: a first round warms it up, the second must be clean.
         net.pingAll(timeout=2)
         result['loss'] = net.pingAll(timeout=2)
+        # TCP across the tree (h1 on one edge switch, h4 on the other): iperf3 for a second.
+        h1, h4 = net.hosts[0], net.hosts[-1]
+        h4.cmd('iperf3 -s -1 -D')
+        out = h1.cmd('sleep 0.3; iperf3 -c %s -t 1 -J' % h4.IP())
+        try:
+            result['tcpBytes'] = json.loads(out[out.index('{'):])['end']['sum_received']['bytes']
+        except (ValueError, KeyError):
+            result['tcpBytes'] = 0
+            result['tcpOut'] = out[-500:]
         result['switches'] = [s.name for s in net.switches]
         result['flows'] = net.switches[0].dpctl('dpctl/show')
     finally:
