@@ -51,7 +51,10 @@ Switch:
                              receives at start, tx_pcap=FILE where frames it sends are appended.
                              type=patch,peer=NAME: a wire to the patch port NAME.
                              type=system: the existing interface NAME; type=tap: a TAP device
-                             (both need root and the native addon)
+                             (both need root and the native addon).
+                             type=vxlan|geneve,remote_ip=IP|flow[,key=VNI|flow][,local_ip=IP]
+                             [,dst_port=N]: a UDP tunnel (key=flow: the VNI is OpenFlow's
+                             tunnel_id; remote_ip=flow: learned from what arrives)
     --socket PATH            serve the control socket there (default
                              $OFSWITCH_RUNDIR/ofswitch.ctl, OFSWITCH_RUNDIR defaulting to /tmp)
     --local-port dummy|internal

@@ -1,6 +1,7 @@
 /**
  * The devices behind ports, by port type: what `start --port` and `ctl add-port` create.
- * dummy (in memory, pcap files), patch (in pairs), system and tap (the native addon).
+ * dummy (in memory, pcap files), patch (in pairs), system and tap (the native addon), vxlan and
+ * geneve (UDP tunnels, netdev/tunnel.ts).
  */
 
 import type { PortSpec } from '../ofproto/ports.js';
@@ -9,6 +10,7 @@ import { DummyNetdev } from '../netdev/dummy.js';
 import { createPatchPair } from '../netdev/patch.js';
 import { SystemNetdev } from '../netdev/afpacket.js';
 import { TapNetdev } from '../netdev/tap.js';
+import { TunnelNetdev, parseTunnelOptions } from '../netdev/tunnel.js';
 
 /** Makes the devices for port specs: dummy ports alone, patch ports in pairs. Throws with a clear message. */
 export function makeNetdevs(specs: readonly PortSpec[]): Map<string, Netdev> {
@@ -39,6 +41,15 @@ export function makeNetdevs(specs: readonly PortSpec[]): Map<string, Netdev> {
 export function openNetdev(spec: PortSpec): Netdev {
   if (spec.type === 'system' || spec.type === 'tap') {
     const d = spec.type === 'system' ? SystemNetdev.open(spec.name) : TapNetdev.open(spec.name);
+    if (typeof d === 'string') throw new Error(d);
+    return d;
+  }
+  // A string: the port types of ofproto/ports.ts may not list the tunnel types yet.
+  const type: string = spec.type ?? 'dummy';
+  if (type === 'vxlan' || type === 'geneve') {
+    const opts = parseTunnelOptions(type, spec.options ?? {});
+    if (typeof opts === 'string') throw new Error(`${type} port ${spec.name}: ${opts}`);
+    const d = TunnelNetdev.open(spec.name, type, opts);
     if (typeof d === 'string') throw new Error(d);
     return d;
   }

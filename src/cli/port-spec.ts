@@ -5,20 +5,26 @@
 
 import { OFPP } from '../openflow/index.js';
 import type { PortSpec, PortType } from '../ofproto/ports.js';
+import { parseTunnelOptions, TUNNEL_OPTION_NAMES } from '../netdev/tunnel.js';
 
 /** Options each port type takes. */
-const PORT_OPTIONS: Readonly<Record<PortType, readonly string[]>> = {
+const PORT_OPTIONS: Readonly<Record<string, readonly string[]>> = {
   dummy: ['rx_pcap', 'tx_pcap'],
   patch: ['peer'],
   system: [],
   tap: [],
   internal: [],
+  vxlan: TUNNEL_OPTION_NAMES,
+  geneve: TUNNEL_OPTION_NAMES,
 };
 
 /** The types a port may be given (internal is the LOCAL port's own). */
-const PORT_TYPES: readonly PortType[] = ['dummy', 'patch', 'system', 'tap'];
+const PORT_TYPES: readonly string[] = ['dummy', 'patch', 'system', 'tap', 'vxlan', 'geneve'];
 
-/** Parses `NAME[@OFPORT][,type=dummy|patch|system|tap][,key=value…]`. */
+/**
+ * Parses `NAME[@OFPORT][,type=dummy|patch|system|tap|vxlan|geneve][,key=value…]`. Tunnel ports
+ * take remote_ip=IP|flow (required), local_ip=IP, key=VNI|flow and dst_port=N (netdev/tunnel.ts).
+ */
 export function parsePortSpec(text: string): PortSpec | string {
   const [head = '', ...opts] = text.split(',');
   const at = head.lastIndexOf('@');
@@ -31,7 +37,7 @@ export function parsePortSpec(text: string): PortSpec | string {
     if (!/^\d{1,10}$/.test(n) || Number(n) < 1 || Number(n) > OFPP.MAX) return `--port ${JSON.stringify(text)}: OFPORT must be a number in 1..${OFPP.MAX}`;
     ofport = Number(n);
   }
-  let type: PortType = 'dummy';
+  let type: string = 'dummy';
   const options: Record<string, string> = {};
   for (const o of opts) {
     const eq = o.indexOf('=');
@@ -40,7 +46,7 @@ export function parsePortSpec(text: string): PortSpec | string {
     if (v === '') return `--port ${JSON.stringify(text)}: option ${JSON.stringify(k)} needs a value (key=value)`;
     if (k === 'type') {
       if (!(PORT_TYPES as readonly string[]).includes(v)) return `--port ${JSON.stringify(text)}: port type ${JSON.stringify(v)} is not available (${PORT_TYPES.join(', ')})`;
-      type = v as PortType;
+      type = v;
     } else {
       if (k in options) return `--port ${JSON.stringify(text)}: option ${JSON.stringify(k)} given twice`;
       options[k] = v;
@@ -52,5 +58,9 @@ export function parsePortSpec(text: string): PortSpec | string {
   }
   if (type === 'patch' && options['peer'] === undefined) return `--port ${JSON.stringify(text)}: a patch port needs peer=NAME`;
   if (type === 'patch' && options['peer'] === name) return `--port ${JSON.stringify(text)}: a patch port cannot be its own peer`;
-  return { name, ...(ofport !== undefined ? { ofport } : {}), type, ...(Object.keys(options).length > 0 ? { options } : {}) };
+  if (type === 'vxlan' || type === 'geneve') {
+    const t = parseTunnelOptions(type, options);
+    if (typeof t === 'string') return `--port ${JSON.stringify(text)}: ${t}`;
+  }
+  return { name, ...(ofport !== undefined ? { ofport } : {}), type: type as PortType, ...(Object.keys(options).length > 0 ? { options } : {}) };
 }

@@ -13,13 +13,20 @@
  * execute from above, whose caller keeps its packet) it is one copy shared by those outputs.
  * `clone` runs its list on a copy (with the same Offsets), so the original continues unchanged.
  *
+ * Tunnel metadata. set(tunnel_id) is not a change to the frame's bytes: it replaces the packet's
+ * tunnel metadata (Packet.tunnel, immutable, so outputs queued before it keep the old one), which
+ * a tunnel port reads when it encapsulates (netdev/tunnel.ts). Every copy made here carries the
+ * metadata along; the key words are left alone (the receive path reuses its keys), except in the
+ * key handed to a `userspace` action, which gets the metadata as it is at that point.
+ *
  * Failures are counted, never thrown: a rewrite whose header is absent returns false, leaves the
  * packet as it was and execution continues (actionErrors); an output to a port that does not
  * exist is counted by the sink and ignored.
  */
 
+import { OFPXMT } from '../../proto/constants.js';
 import { K, newKey, type FlowKey } from '../packet/key.js';
-import { Packet, Offsets } from '../packet/packet.js';
+import { Packet, Offsets, tunnelToKey, tunnelWithId } from '../packet/packet.js';
 import { extract } from '../packet/extract.js';
 import {
   setField, setNwTtl, setMplsTtl, pushVlan, popVlan, pushMpls, popMpls, pushPbb, popPbb,
@@ -46,7 +53,9 @@ export interface ExecCounters {
 export function clonePacket(pkt: Packet): Packet {
   const buf = Buffer.allocUnsafe(pkt.buf.length);
   pkt.buf.copy(buf, 0, 0, pkt.buf.length);
-  return new Packet(buf, pkt.start, pkt.end);
+  const copy = new Packet(buf, pkt.start, pkt.end);
+  copy.tunnel = pkt.tunnel;
+  return copy;
 }
 
 /** A copy of just the frame, for output (nothing will change it, so no headroom). */
@@ -54,7 +63,9 @@ function frameCopy(pkt: Packet): Packet {
   const n = pkt.end - pkt.start;
   const buf = Buffer.allocUnsafe(n);
   pkt.buf.copy(buf, 0, pkt.start, pkt.end);
-  return new Packet(buf, 0, n);
+  const copy = new Packet(buf, 0, n);
+  copy.tunnel = pkt.tunnel;
+  return copy;
 }
 
 export function copyOffsets(dst: Offsets, src: Offsets): Offsets {
@@ -116,7 +127,7 @@ export function executeActions(
           sink.output(a.port, frameCopy(pkt));
         }
         break;
-      case 'set': ok = setField(pkt, off, a.field, a.value); break;
+      case 'set': ok = a.field === OFPXMT.TUNNEL_ID ? setTunnelId(pkt, a.value) : setField(pkt, off, a.field, a.value); break;
       case 'set_nw_ttl': ok = setNwTtl(pkt, off, a.ttl); break;
       case 'set_mpls_ttl': ok = setMplsTtl(pkt, off, a.ttl); break;
       case 'push_vlan': ok = pushVlan(pkt, off, a.tpid); break;
@@ -140,6 +151,7 @@ export function executeActions(
         const copy = frameCopyWithHeadroom(pkt);
         const k = newKey();
         k.set(key.subarray(0, K.PACKET));
+        tunnelToKey(pkt.tunnel, k);
         extract(copy.buf, copy.start, copy.end, k, new Offsets());
         sink.userspace(copy, k, a.cookie);
         break;
@@ -156,5 +168,20 @@ export function executeActions(
 
 /** The frame with fresh headroom, for a packet the layer above may change and send again. */
 function frameCopyWithHeadroom(pkt: Packet): Packet {
-  return Packet.from(pkt.buf.subarray(pkt.start, pkt.end));
+  const copy = Packet.from(pkt.buf.subarray(pkt.start, pkt.end));
+  copy.tunnel = pkt.tunnel;
+  return copy;
+}
+
+/** set(tunnel_id): the value is the field's wire form, 8 bytes big-endian (shorter: the low bytes). */
+function setTunnelId(pkt: Packet, value: Uint8Array): boolean {
+  if (value.length === 0 || value.length > 8) return false;
+  let hi = 0;
+  let lo = 0;
+  for (let i = 0; i < value.length; i++) {
+    hi = ((hi << 8) | (lo >>> 24)) >>> 0;
+    lo = ((lo << 8) | value[i]!) >>> 0;
+  }
+  pkt.tunnel = tunnelWithId(pkt.tunnel, hi, lo);
+  return true;
 }

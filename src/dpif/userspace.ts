@@ -5,7 +5,8 @@
  * input port (dpcls.ts); hits run their flow's actions (execute.ts), misses go up on `upcall$`.
  *
  * One receive batch, in order:
- *   1. classify: per packet, set in_port (= in_phy_port), extract, EMC, then megaflows (a
+ *   1. classify: per packet, set in_port (= in_phy_port) and the tunnel words (from the packet's
+ *      tunnel metadata: a tunnel port's packets carry it), extract, EMC, then megaflows (a
  *      megaflow hit is cached in the EMC). The EMC is skipped for a port whose classifier is
  *      cheaper to search than the EMC is to probe (few subtables with few mask words: see
  *      emcMinSearchCost), which is the measured common case of one or two masks per port;
@@ -39,7 +40,7 @@
 
 import { Subject, type Observable } from 'rxjs';
 import { K, applyMask, copyKey, newKey, type FlowKey, type FlowMask } from '../packet/key.js';
-import { Offsets, type Packet } from '../packet/packet.js';
+import { Offsets, tunnelToKey, type Packet } from '../packet/packet.js';
 import { extract } from '../packet/extract.js';
 import type { Netdev } from '../netdev/netdev.js';
 import type {
@@ -160,6 +161,8 @@ export class UserspaceDatapath implements Dpif, ActionSink {
   private slotKeys: FlowKey[] = [];
   private slotOffs: Offsets[] = [];
   private slotFlows: Array<Megaflow | undefined> = [];
+  /** 1 where the slot's key holds tunnel words from its last packet. */
+  private slotTun: number[] = [];
   private readonly execKey = newKey();
   private readonly execOff = new Offsets();
 
@@ -261,6 +264,7 @@ export class UserspaceDatapath implements Dpif, ActionSink {
       this.slotKeys.push(newKey());
       this.slotOffs.push(new Offsets());
       this.slotFlows.push(undefined);
+      this.slotTun.push(0);
     }
   }
 
@@ -275,6 +279,7 @@ export class UserspaceDatapath implements Dpif, ActionSink {
     const keys = this.slotKeys;
     const offs = this.slotOffs;
     const found = this.slotFlows;
+    const slotTun = this.slotTun;
     const cls = this.cache ? this.classifiers.get(inPort) : undefined;
     const emc = cls === undefined || cls.searchCost < this.emcMinCost ? undefined : this.emc;
     this.batchNow = this.now();
@@ -286,8 +291,18 @@ export class UserspaceDatapath implements Dpif, ActionSink {
       const off = offs[i]!;
       // The slot keys' other metadata words are never written (upcalls get copies), so they are
       // still zero: setting the port is all the clearing they need (fill() cost ~50 ns here).
+      // The tunnel words are the exception: a packet from a tunnel port brings metadata, written
+      // here, and the next packet in this slot without any clears them (slotTun remembers).
       key[K.IN_PORT] = inPort;
       key[K.IN_PHY_PORT] = inPort;
+      const tun = pkt.tunnel;
+      if (tun !== undefined) {
+        tunnelToKey(tun, key);
+        slotTun[i] = 1;
+      } else if (slotTun[i] !== 0) {
+        tunnelToKey(undefined, key);
+        slotTun[i] = 0;
+      }
       key[K.FLAGS] = 0; // extraction keeps CSUM_PARTIAL from the slot's previous packet otherwise
       extract(pkt.buf, pkt.start, pkt.end, key, off);
       let flow: Megaflow | undefined;
@@ -511,6 +526,7 @@ export class UserspaceDatapath implements Dpif, ActionSink {
     key.fill(0);
     key[K.IN_PORT] = exec.inPort >>> 0;
     key[K.IN_PHY_PORT] = exec.inPort >>> 0;
+    if (pkt.tunnel !== undefined) tunnelToKey(pkt.tunnel, key);
     extract(pkt.buf, pkt.start, pkt.end, key, off);
     if (this.depth === 1) this.batchNow = this.now();
     executeActions(this, this.exec, pkt, off, key, exec.actions, false);

@@ -29,9 +29,10 @@ import { duration } from './flow-table.js';
 
 /**
  * dummy: in memory; internal: the LOCAL port; patch: a wire to a peer port (netdev/patch.ts);
- * system: an existing Linux interface (netdev/afpacket.ts); tap: a TAP device (netdev/tap.ts).
+ * system: an existing Linux interface (netdev/afpacket.ts); tap: a TAP device (netdev/tap.ts);
+ * vxlan, geneve: UDP tunnels (netdev/tunnel.ts).
  */
-export type PortType = 'dummy' | 'internal' | 'patch' | 'system' | 'tap';
+export type PortType = 'dummy' | 'internal' | 'patch' | 'system' | 'tap' | 'vxlan' | 'geneve';
 
 export interface PortSpec {
   readonly name: string;

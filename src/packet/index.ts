@@ -20,7 +20,7 @@
  */
 
 export * from './key.js';
-export { Packet, Offsets, DEFAULT_HEADROOM } from './packet.js';
+export { Packet, Offsets, DEFAULT_HEADROOM, TUN_OPTIONS_MAX, tunnelToKey, tunnelWithId, type TunnelMeta } from './packet.js';
 export * from './extract.js';
 export * from './checksum.js';
 export * from './rewrite.js';
