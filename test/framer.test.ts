@@ -8,7 +8,7 @@
 import test from 'ava';
 import { Readable } from 'node:stream';
 import { setTimeout as delay } from 'node:timers/promises';
-import { Framer, FrameStream, FramingError } from '../src/openflow/index.js';
+import { Framer, FrameStream, RawFrameStream, FramingError } from '../src/openflow/index.js';
 import { loadFixtures } from './fixture-format.js';
 import { Rng } from './rng.js';
 
@@ -247,4 +247,49 @@ test('FrameStream: an unframeable header fails the stream with the FramingError'
   t.deepEqual([(err as FramingError).errType, (err as FramingError).code], BAD_LEN);
   t.is(seen.length, 1);
   t.true(seen[0]!.equals(frames[0]!));
+});
+
+test('RawFrameStream: frames in place, in order, handlers sometimes async; pushAt agrees with push', async (t) => {
+  const r = new Rng(7);
+  const chunks: Buffer[] = [];
+  const all = Buffer.concat([stream, stream, stream]);
+  for (let o = 0; o < all.length;) {
+    const n = 1 + r.int(700);
+    chunks.push(all.subarray(o, o + n));
+    o += n;
+  }
+  const want = [...expectedHex, ...expectedHex, ...expectedHex];
+  const got: string[] = [];
+  let inFlight = 0;
+  let maxInFlight = 0;
+  let inPlace = 0;
+  const sink = new RawFrameStream((b, o, n) => {
+    // Each frame is b[o..o+n): read it now (the chunk is not ours to keep).
+    got.push(b.subarray(o, o + n).toString('hex'));
+    if (o !== 0 || n !== b.length) inPlace++;
+    if (got.length % 3 !== 0) return undefined;
+    inFlight++;
+    maxInFlight = Math.max(maxInFlight, inFlight);
+    return delay(0).then(() => { inFlight--; });
+  });
+  await new Promise<void>((resolve, reject) => {
+    sink.on('finish', resolve);
+    sink.on('error', reject);
+    Readable.from(chunks, { objectMode: false }).pipe(sink);
+  });
+  t.deepEqual(got, want);
+  t.is(maxInFlight, 1, 'a pending handler holds the frames after it');
+  t.true(inPlace > 0, 'frames inside a chunk come out in place');
+
+  // The same chunks through Framer.pushAt and Framer.push.
+  const a = new Framer();
+  const b = new Framer();
+  const viaAt: string[] = [];
+  const viaPush: string[] = [];
+  for (const c of chunks) {
+    t.is(a.pushAt(c, (buf, o, n) => viaAt.push(buf.subarray(o, o + n).toString('hex'))), undefined);
+    t.is(b.push(c, (f) => viaPush.push(f.toString('hex'))), undefined);
+  }
+  t.deepEqual(viaAt, want);
+  t.deepEqual(viaPush, want);
 });

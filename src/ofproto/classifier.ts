@@ -141,7 +141,8 @@ export class Classifier<R extends ClsRule> {
     this.probeKey = undefined;
     const priority = rule.priority;
     let prev: Node<R> | undefined;
-    let head = st.nodes.get(h);
+    const first = st.nodes.get(h);
+    let head = first;
     while (head !== undefined && !sameVals(head.vals, vals)) {
       prev = head;
       head = head.next;
@@ -170,7 +171,7 @@ export class Classifier<R extends ClsRule> {
         else st.nodes.set(h, node);
       }
     } else {
-      st.nodes.set(h, { vals, rule, priority, seq: this.seq++, next: st.nodes.get(h), down: undefined });
+      st.nodes.set(h, { vals, rule, priority, seq: this.seq++, next: first, down: undefined });
     }
     st.count++;
     this.n++;

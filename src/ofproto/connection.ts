@@ -9,9 +9,12 @@
  *            HELLO_FAILED/INCOMPATIBLE (with a text saying why) and the connection is closed. A
  *            peer whose header offers a higher version but sends no bitmap therefore lands on 1.3.
  *   active — every frame is decoded and handed to the handler in arrival order; a handler that
- *            returns a promise is awaited before the next frame (FrameStream's write callback
+ *            returns a promise is awaited before the next frame (RawFrameStream's write callback
  *            waits too, so a slow handler holds back the socket instead of queueing without
- *            bound). A frame that does not decode is answered with the decoder's OFPT_ERROR and
+ *            bound). Frames are read in place from the received chunk; a valid FLOW_MOD is
+ *            decoded by the fast path (decodeFlowModWire: its match stays in its bytes, which the
+ *            switch compiles directly), anything else by decode(). A frame that does not decode
+ *            is answered with the decoder's OFPT_ERROR and
  *            the connection stays up; a header whose length cannot be framed is answered
  *            BAD_REQUEST/BAD_LEN and the connection closes (the stream can never resynchronise).
  *            A message whose version differs from the negotiated one gets BAD_REQUEST/BAD_VERSION.
@@ -19,7 +22,8 @@
  *   closed — after close(), a peer close or a socket error; pending requests are rejected.
  *
  * Inactivity probe: after `probeInterval` ms without a frame from the peer an ECHO_REQUEST goes
- * out; if nothing arrives within another `probeInterval`, the connection is closed.
+ * out; if nothing arrives within another `probeInterval`, the connection is closed. (Arrival is
+ * noted per chunk received, one clock read for all the frames pipelined in it.)
  */
 
 import type { Duplex } from 'node:stream';
@@ -29,7 +33,7 @@ import { OFP_VERSION, OFPT, OFPHET, OFPMPF } from '../../proto/constants.js';
 import { OFPE, errorName } from '../../proto/errors.js';
 import type { ErrorPair } from '../../proto/schema.js';
 import {
-  decode, encode, errorReply, FrameStream, FramingError,
+  decode, decodeFlowModWire, encode, errorReply, RawFrameStream, FramingError,
   type Message, type Hello, type MultipartReply,
 } from '../openflow/index.js';
 import { initialControlState, type ControlParty, type ControlState } from './roles.js';
@@ -103,7 +107,7 @@ export class OfConnection implements ControlParty {
   private negotiated: number | undefined;
   private xidCounter = 0;
   private readonly pending = new Map<number, Pending>();
-  private readonly frames: FrameStream;
+  private readonly frames: RawFrameStream;
   private resolveClosed!: (reason: string) => void;
 
   // Inactivity probe: one timer, re-armed only when it fires. Recording activity is a single
@@ -117,9 +121,11 @@ export class OfConnection implements ControlParty {
   private closeTimer: NodeJS.Timeout | undefined;
   private corked = false;
 
-  // The frame and message being handled: sendError() about that message reuses the exact bytes
-  // instead of re-encoding, and costs no allocation per message.
-  private currentFrame: Buffer | undefined;
+  // The frame (b[o..o+n)) and message being handled: sendError() about that message reuses the
+  // exact bytes instead of re-encoding, and costs no allocation per message.
+  private currentBuf: Buffer | undefined;
+  private currentOff = 0;
+  private currentLen = 0;
   private currentMsg: Message | undefined;
 
   constructor(private readonly socket: Duplex, private readonly handler: MessageHandler, opts: ConnectionOptions = {}) {
@@ -131,7 +137,8 @@ export class OfConnection implements ControlParty {
     // Small control messages should not wait for Nagle; batching is done by corking (send()).
     s.setNoDelay?.(true);
 
-    this.frames = new FrameStream((f) => this.onFrame(f));
+    // Activity is recorded per chunk received (one clock read for many pipelined frames).
+    this.frames = new RawFrameStream((b, o, n) => this.onRawFrame(b, o, n), undefined, () => { this.lastRx = performance.now(); });
     this.frames.on('error', (e) => this.onFramingError(e));
     socket.on('error', (e: Error) => this.finish(`socket error: ${e.message}`));
     socket.on('close', () => this.finish('connection closed by peer'));
@@ -192,7 +199,8 @@ export class OfConnection implements ControlParty {
 
   /** Sends OFPT_ERROR about `about` (its xid; its first 64 bytes as data). */
   sendError(pair: ErrorPair, about: Message, text?: string): void {
-    const frame = about === this.currentMsg && this.currentFrame !== undefined ? this.currentFrame : encode(about);
+    const frame = about === this.currentMsg && this.currentBuf !== undefined
+      ? this.currentBuf.subarray(this.currentOff, this.currentOff + this.currentLen) : encode(about);
     this.sendErrorFor(pair, frame, text);
   }
 
@@ -222,9 +230,22 @@ export class OfConnection implements ControlParty {
 
   // --- receiving -------------------------------------------------------------------------------
 
+  /**
+   * A frame in place, b[o..o+n). A FLOW_MOD of the negotiated version takes the fast path
+   * (decodeFlowModWire: a valid flow-mod, its match not decoded, no view of the frame made);
+   * everything else, and any flow-mod that path does not take, goes through decode(), which
+   * says what is wrong.
+   */
+  private onRawFrame(b: Buffer, o: number, n: number): void | Promise<void> {
+    if (this.st === 'active' && b[o + 1] === OFPT.FLOW_MOD && b[o] === this.negotiated) {
+      const fm = decodeFlowModWire(b, o, n);
+      if (fm !== undefined) return this.dispatch(fm, b, o, n);
+    }
+    return this.onFrame(o === 0 && n === b.length ? b : b.subarray(o, o + n));
+  }
+
   private onFrame(frame: Buffer): void | Promise<void> {
     if (this.st === 'closed') return;
-    this.lastRx = performance.now();
     const type = frame[1]!;
     if (this.st === 'hello') {
       this.onHello(frame);
@@ -259,11 +280,13 @@ export class OfConnection implements ControlParty {
       return;
     }
     if (msg.type === OFPT.ECHO_REPLY) return; // the answer to an inactivity probe
-    return this.dispatch(msg, frame);
+    return this.dispatch(msg, frame, 0, frame.length);
   }
 
-  private dispatch(msg: Message, frame: Buffer): void | Promise<void> {
-    this.currentFrame = frame;
+  private dispatch(msg: Message, b: Buffer, o: number, n: number): void | Promise<void> {
+    this.currentBuf = b;
+    this.currentOff = o;
+    this.currentLen = n;
     this.currentMsg = msg;
     let r: void | Promise<void>;
     try {

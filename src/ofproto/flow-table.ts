@@ -43,13 +43,13 @@
 import { OFPE } from '../../proto/errors.js';
 import type { ErrorPair } from '../../proto/schema.js';
 import {
-  OFPFC, OFPFF, OFPG, OFPIT, OFPAT, OFPP, OFPRR, OFPTT, OFPT, OFP_VERSION, checkPrerequisites,
+  OFPFC, OFPFF, OFPG, OFPIT, OFPAT, OFPP, OFPRR, OFPTT, OFPT, OFP_VERSION, checkPrerequisites, isEmptyMatch,
   type FlowMod, type FlowRemoved, type FlowStats, type TableStats, type Instruction, type Oxm, type MultipartRequestFlow,
   type TableFeatures,
 } from '../openflow/index.js';
 import { KeySlab, maskWords, type FlowKey, type FlowMask } from '../packet/key.js';
 import { Classifier, compactKey, expandKey, type ClsRule } from './classifier.js';
-import { compileMatch, isMatchError, type CompiledMatch } from '../xlate/match.js';
+import { compileMatch, isMatchError, matchFromKey, type CompiledMatch, type WireCompiledMatch } from '../xlate/match.js';
 import { ExpiryQueue } from './timeouts.js';
 import { validateFlowMod, type ValidationEnv } from './validate.js';
 import {
@@ -67,7 +67,11 @@ export interface Rule extends ClsRule {
   readonly idleTimeout: number;
   readonly hardTimeout: number;
   flags: number;
-  /** As the controller sent it: flow stats and FLOW_REMOVED give it back unchanged. */
+  /**
+   * As the controller sent it: flow stats and FLOW_REMOVED give it back unchanged. Rebuilt from
+   * the compiled form on each read when that gives it back exactly (see FlowRule): read it when
+   * needed, not in a loop.
+   */
   readonly match: readonly Oxm[];
   instructions: readonly Instruction[];
   packetCount: bigint;
@@ -141,6 +145,10 @@ let expandedKey: FlowKey | undefined;
  * A flow entry. Its key is kept compactly (`vals`, about 8 bytes per word its mask selects,
  * instead of a 332-byte K.WORDS key), and the mask is interned (shared by every rule with the
  * same fields and prefix lengths): that is most of what a rule costs in memory.
+ *
+ * The match as sent is kept only when the compiled form cannot give it back: a flow-mod from
+ * the wire whose OXMs are in matchFromKey's canonical form (compileWireMatch's `canonical`, the
+ * common case) keeps none, and `match` is rebuilt on each read (flow stats, FLOW_REMOVED).
  */
 class FlowRule implements Rule {
   constructor(
@@ -152,7 +160,8 @@ class FlowRule implements Rule {
     readonly idleTimeout: number,
     readonly hardTimeout: number,
     public flags: number,
-    readonly match: readonly Oxm[],
+    /** The match as sent, or undefined when matchFromKey gives it back exactly. */
+    private readonly sent: readonly Oxm[] | undefined,
     public instructions: readonly Instruction[],
     public packetCount: bigint,
     public byteCount: bigint,
@@ -160,6 +169,10 @@ class FlowRule implements Rule {
     public lastUsedAt: number,
     readonly tableMiss: boolean,
   ) {}
+
+  get match(): readonly Oxm[] {
+    return this.sent ?? matchFromKey({ key: this.key, mask: this.mask });
+  }
 
   /** The full key (zero outside the mask), rebuilt from `vals`: never write to it. */
   get key(): FlowKey {
@@ -173,9 +186,15 @@ class FlowRule implements Rule {
 
 /** The words of an interned mask (maskWords), cached: the same few masks come again and again. */
 const wordsCache = new WeakMap<FlowMask, Uint8Array>();
+// The last mask asked for and its words: flow-mods in a row mostly share one.
+let lastWordsMask: FlowMask | undefined;
+let lastWords: Uint8Array | undefined;
 function wordsOfMask(mask: FlowMask): Uint8Array {
+  if (mask === lastWordsMask) return lastWords!;
   let w = wordsCache.get(mask);
   if (w === undefined) wordsCache.set(mask, (w = maskWords(mask)));
+  lastWordsMask = mask;
+  lastWords = w;
   return w;
 }
 
@@ -296,7 +315,7 @@ export class Pipeline {
       case OFPFC.ADD: {
         const tr = this.tables[fm.tableId]!.rules;
         if (tr !== undefined) {
-          const miss = fm.priority === 0 && fm.match.length === 0;
+          const miss = fm.priority === 0 && isEmptyMatch(fm);
           const err = checkMatch(fm.match, tr, miss) ?? checkInstructions(fm.instructions, tr, miss);
           if (err !== undefined) return err;
         }
@@ -320,8 +339,8 @@ export class Pipeline {
     const vals = compactKey(cm.key, cm.mask, wordsOfMask(cm.mask));
     const rule = new FlowRule(
       vals, cm.mask, fm.priority, fm.tableId, fm.cookie === 0n ? 0n : fm.cookie, fm.idleTimeout, fm.hardTimeout,
-      fm.flags, fm.match, fm.instructions, keep ? old.packetCount : 0n, keep ? old.byteCount : 0n, now, now,
-      fm.priority === 0 && fm.match.length === 0,
+      fm.flags, (cm as Partial<WireCompiledMatch>).canonical === true ? undefined : fm.match, fm.instructions,
+      keep ? old.packetCount : 0n, keep ? old.byteCount : 0n, now, now, fm.priority === 0 && isEmptyMatch(fm),
     );
     t.cls.insert(rule);
     if (old !== undefined) this.unindex(old);
@@ -437,6 +456,8 @@ export class Pipeline {
   }
 
   private indexGroups(r: Rule): void {
+    // Most rules have no group action: a plain scan first, without the callback's closure.
+    if (!hasGroupAction(r.instructions)) return;
     forEachAction(r.instructions, (type, arg) => {
       if (type !== OFPAT.GROUP) return;
       let set = this.byGroup.get(arg);
@@ -446,6 +467,7 @@ export class Pipeline {
   }
 
   private unindexGroups(r: Rule): void {
+    if (!hasGroupAction(r.instructions)) return;
     forEachAction(r.instructions, (type, arg) => {
       if (type !== OFPAT.GROUP) return;
       const set = this.byGroup.get(arg);
@@ -568,6 +590,16 @@ function forEachAction(insts: readonly Instruction[], f: (type: number, arg: num
       else if (a.type === OFPAT.GROUP) f(a.type, a.groupId);
     }
   }
+}
+
+/** Some apply- or write-actions instruction holds a group action. */
+function hasGroupAction(insts: readonly Instruction[]): boolean {
+  for (let i = 0; i < insts.length; i++) {
+    const inst = insts[i]!;
+    if (inst.type !== OFPIT.APPLY_ACTIONS && inst.type !== OFPIT.WRITE_ACTIONS) continue;
+    for (let j = 0; j < inst.actions.length; j++) if (inst.actions[j]!.type === OFPAT.GROUP) return true;
+  }
+  return false;
 }
 
 /** The rule's instructions hold an output action to `port` (out_port filter). */

@@ -53,10 +53,10 @@ import { OFPE } from '../../proto/errors.js';
 import { OXM_FIELDS } from '../../proto/oxm.js';
 import type { ErrorPair } from '../../proto/schema.js';
 import {
-  OFPAT, OFPFC, OFPFF, OFPIT, OFPP, OFPTT, OFPXMT, OFPET, isBasic, checkPrerequisites,
+  OFPAT, OFPFC, OFPFF, OFPIT, OFPP, OFPTT, OFPXMT, OFPET, isBasic, checkPrerequisites, wireFlowMod, prerequisitesHoldWire,
   type Action, type Instruction, type FlowMod, type Oxm, type OxmBasic,
 } from '../openflow/index.js';
-import { compileMatchScratch, isMatchError, matchError, type CompiledMatch } from '../xlate/match.js';
+import { compileMatchScratch, compileWireMatch, isMatchError, matchError, type CompiledMatch } from '../xlate/match.js';
 
 /** What validation needs to know about the switch. */
 export interface ValidationEnv {
@@ -85,6 +85,10 @@ const KNOWN_FLAGS = OFPFF.SEND_FLOW_REM | OFPFF.CHECK_OVERLAP | OFPFF.RESET_COUN
  * Validates a flow-mod for a pipeline of `nTables` tables. Returns the compiled match (so the
  * caller does not compile it twice) or the error to answer with. The match's key is a scratch
  * array (compileMatchScratch) valid until the next call: copy it to keep it.
+ *
+ * A flow-mod that came from the wire fast path (WireFlowMod) is compiled from its OXM bytes
+ * (compileWireMatch, which also says whether the rule need keep its match: `canonical`); when
+ * that refuses it, the decoded OXMs go through the checks below, which give the exact error.
  */
 export function validateFlowMod(fm: FlowMod, env: ValidationEnv, nTables: number): CompiledMatch | ErrorPair {
   const cmd = fm.command;
@@ -94,12 +98,18 @@ export function validateFlowMod(fm: FlowMod, env: ValidationEnv, nTables: number
   const isDelete = cmd === OFPFC.DELETE || cmd === OFPFC.DELETE_STRICT;
   if (fm.tableId === OFPTT.ALL ? !isDelete : !(fm.tableId >= 0 && fm.tableId < nTables)) return FM.BAD_TABLE_ID!;
   if ((fm.flags & ~KNOWN_FLAGS) !== 0) return FM.BAD_FLAGS!;
-  const pre = checkPrerequisites(fm.match);
-  if (pre !== undefined) return pre;
-  const cm = compileMatchScratch(fm.match);
-  if (isMatchError(cm)) return cm;
+  const w = wireFlowMod(fm);
+  let cm: CompiledMatch | undefined = w !== undefined && prerequisitesHoldWire(w.wire, w.oxmStart, w.oxmEnd)
+    ? compileWireMatch(w.wire, w.oxmStart, w.oxmEnd) : undefined;
+  if (cm === undefined) {
+    const pre = checkPrerequisites(fm.match);
+    if (pre !== undefined) return pre;
+    const c = compileMatchScratch(fm.match);
+    if (isMatchError(c)) return c;
+    cm = c;
+  }
   if (!isDelete) {
-    const err = validateInstructions(fm.instructions, fm.tableId, fm.match, env, nTables);
+    const err = validateInstructions(fm.instructions, fm.tableId, fm, env, nTables);
     if (err !== undefined) return err;
   }
   return cm;
@@ -109,13 +119,13 @@ export function validateFlowMod(fm: FlowMod, env: ValidationEnv, nTables: number
 const instBit = (type: number): number => 1 << type;
 
 /**
- * The instruction list of a flow entry in table `tableId` whose match is `match`.
+ * The instruction list of a flow entry in table `tableId` whose match is `of.match`.
  * Order of checks (which error wins when there are several): the list's shape (duplicates,
  * unknown and experimenter types), then apply-actions and write-actions in that order (as the
  * pipeline runs them), then goto_table, then the meter.
  */
 export function validateInstructions(
-  insts: readonly Instruction[], tableId: number, match: readonly Oxm[], env: ValidationEnv, nTables: number,
+  insts: readonly Instruction[], tableId: number, of: { readonly match: readonly Oxm[] }, env: ValidationEnv, nTables: number,
 ): ErrorPair | undefined {
   let seen = 0;
   let apply: readonly Action[] | undefined;
@@ -142,7 +152,8 @@ export function validateInstructions(
     // push_vlan there makes a later vlan set-field consistent (OVS checks them the same way).
     // Most rules only output or go to groups: the match state (a Map) is built only when an
     // action depends on or changes the headers, which saves its allocation on the common path.
-    const state = needsState(apply) || needsState(write) ? matchState(match) : undefined;
+    // `of.match` is read only then: a wire flow-mod's match is decoded on first read.
+    const state = needsState(apply) || needsState(write) ? matchState(of.match) : undefined;
     if (apply !== undefined) {
       const err = checkActions(apply, env, false, state);
       if (err !== undefined) return err;

@@ -5344,3 +5344,5 @@ export const decodeMessageAt = dMessage;
 export const encodeMessageAt = eMessage;
 /** The encoded size of a message in bytes. */
 export const messageLength = lMessage;
+/** Decodes the instruction list at b[o..e) (a flow-mod's, for its fast path in flowmod-wire.ts). */
+export const decodeInstructionsAt = dlInstruction;

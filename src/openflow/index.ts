@@ -20,7 +20,7 @@
 export * from './generated.js';
 export { decode, errorReply, makeError, type DecodeResult, type OfpError } from './decode.js';
 export { encode, encodeInto, encodedLength } from './encode.js';
-export { Framer, FrameStream, FramingError, OFP_MAX_MESSAGE } from './framer.js';
+export { Framer, FrameStream, RawFrameStream, FramingError, OFP_MAX_MESSAGE } from './framer.js';
 export { toJson, fromJson, oxmToJson, oxmFromJson, type Json } from './json.js';
 export { formatMessage, formatError } from './format.js';
 export {
@@ -31,4 +31,5 @@ export {
 } from './runtime.js';
 export * from '../../proto/constants.js';
 export { OFPE, ERROR_TYPES, errorName, errorText, parseErrorName } from '../../proto/errors.js';
+export { decodeFlowModWire, WireFlowMod, wireFlowMod, isEmptyMatch, prerequisitesHoldWire } from './flowmod-wire.js';
 export { parseMatchText, formatMatchText, type MatchTextOptions } from './match-text.js';

@@ -18,13 +18,17 @@
  *   - addresses and 64-bit values span words big-endian (METADATA and TUNNEL_ID two words, MACs
  *     two words with the first two bytes in the high one, IPv6 four words).
  *
+ * compileWireMatch does the same straight from a flow-mod's OXM bytes (the FLOW_MOD fast path,
+ * src/openflow/flowmod-wire.ts): no OXM objects, no address strings parsed back; it also says
+ * whether matchFromKey gives the sent OXMs back, so that a rule need not keep them.
+ *
  * Prerequisites are not checked here (checkPrerequisites in src/openflow does that, and only a
  * flow-mod needs it); what is checked is what the key itself needs: known basic fields, values
  * and masks within the field's width, masks only on maskable fields, no value bit outside the
  * mask, and no two fields claiming the same key bits.
  */
 
-import { OXM_FIELDS, type OxmKind } from '../../proto/oxm.js';
+import { OXM_FIELDS, KIND_SIZE, type OxmKind } from '../../proto/oxm.js';
 import { OFPXMT } from '../../proto/constants.js';
 import { OFPE } from '../../proto/errors.js';
 import type { ErrorPair } from '../../proto/schema.js';
@@ -212,6 +216,16 @@ let internedCount = 0;
 // than hashing all K.WORDS words.
 let lastInterned: Uint32Array | undefined;
 
+// The number of non-zero words of lastInterned.
+let lastInternedWords = 0;
+
+function setLastInterned(x: Uint32Array): void {
+  lastInterned = x;
+  let n = 0;
+  for (let i = 0; i < K.WORDS; i++) if (x[i] !== 0) n++;
+  lastInternedWords = n;
+}
+
 function internMask(m: Uint32Array): Uint32Array {
   if (lastInterned !== undefined && equalKeys(lastInterned, m)) return lastInterned;
   const h = hashKey(m);
@@ -219,7 +233,7 @@ function internMask(m: Uint32Array): Uint32Array {
   if (list !== undefined) {
     for (const x of list) {
       if (equalKeys(x, m)) {
-        lastInterned = x;
+        setLastInterned(x);
         return x;
       }
     }
@@ -230,7 +244,7 @@ function internMask(m: Uint32Array): Uint32Array {
     internedCount++;
     if (list === undefined) interned.set(h, [copy]);
     else list.push(copy);
-    lastInterned = copy;
+    setLastInterned(copy);
   }
   return copy;
 }
@@ -260,6 +274,142 @@ export function compileMatchScratch(match: readonly Oxm[]): CompiledMatch | Erro
   const err = compileInto(match, transientKey, scratchMask);
   if (err !== undefined) return err;
   return { key: transientKey, mask: internMask(scratchMask) };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Straight from the wire
+// ---------------------------------------------------------------------------------------------
+
+/** A compiled match, and whether matchFromKey of it gives back the OXM list it came from. */
+export interface WireCompiledMatch extends CompiledMatch {
+  readonly canonical: boolean;
+}
+
+// compileWireMatch's key and mask, and the words it set (only those are cleared before the next
+// compilation: most of the K.WORDS words stay zero).
+const wireKey = new Uint32Array(K.WORDS);
+const wireMask = new Uint32Array(K.WORDS);
+const dirty = new Uint8Array(K.WORDS);
+let nDirty = 0;
+// The result, one object rewritten by each call (its users read it before the next flow-mod).
+const wireResult: { key: FlowKey; mask: FlowMask; canonical: boolean } = { key: wireKey, mask: wireMask, canonical: false };
+
+const KIND_NUM: readonly boolean[] = OXM_FIELDS.map((d) => d.kind === 'u8' || d.kind === 'u16' || d.kind === 'u24' || d.kind === 'u32');
+const SIZE_OF: readonly number[] = OXM_FIELDS.map((d) => KIND_SIZE[d.kind]);
+
+/**
+ * compileMatchScratch for basic OXMs on the wire, b[o..e), as src/openflow's decodeFlowModWire
+ * accepted them (well-formed, values and masks within their fields): no OXM objects, no address
+ * strings. Undefined for a match compileMatch would refuse: the caller then compiles the decoded
+ * OXMs to get the exact error. The key is a scratch array, and the result one object, that the
+ * next call rewrites; the mask is interned as compileMatch's are.
+ *
+ * `canonical` says that matchFromKey of the result equals the decoded OXM list: the fields are
+ * in ascending field order (matchFromKey's), and each carries a mask exactly when its mask is
+ * neither all of the field's bits nor none. (The shared L4 slots are named as the prerequisites
+ * force, which is how matchFromKey names them.) A rule so compiled need not keep its match.
+ */
+export function compileWireMatch(b: Uint8Array, o: number, e: number): WireCompiledMatch | undefined {
+  const key = wireKey;
+  const mask = wireMask;
+  for (let i = 0; i < nDirty; i++) {
+    const w = dirty[i]!;
+    key[w] = 0;
+    mask[w] = 0;
+  }
+  nDirty = 0;
+  let canonical = true;
+  let lastField = -1;
+  for (let p = o; p < e;) {
+    const f = b[p + 2]! >>> 1;
+    const hasMask = (b[p + 2]! & 1) === 1;
+    const v = p + 4;
+    p = v + b[p + 3]!;
+    const s = SLOTS[f];
+    if (s === undefined) return undefined;
+    if (f <= lastField) canonical = false;
+    lastField = f;
+    const size = SIZE_OF[f]!;
+    let nw: number;
+    if (KIND_NUM[f]) {
+      let x = 0;
+      for (let i = 0; i < size; i++) x = (x << 8) | b[v + i]!;
+      vals[0] = x;
+      if (hasMask) {
+        let m = 0;
+        for (let i = 0; i < size; i++) m = (m << 8) | b[v + size + i]!;
+        msks[0] = m;
+      } else {
+        msks[0] = 0xffffffff;
+      }
+      if ((vals[0]! & ~s.bits) !== 0) return undefined;
+      if ((msks[0]! & ~s.bits) !== 0) {
+        if (hasMask) return undefined;
+        msks[0] = s.bits;
+      }
+      if (hasMask && (msks[0] === 0 || msks[0] === (s.bits >>> 0))) canonical = false;
+      nw = 1;
+    } else {
+      // mac (a 16-bit high word), ipv4, ipv6 and u64: whole big-endian words.
+      const mac = size === 6;
+      nw = mac ? 2 : size >>> 2;
+      wordsAt(b, v, size, vals);
+      if (hasMask) {
+        wordsAt(b, v + size, size, msks);
+        let any = 0;
+        let full = true;
+        for (let i = 0; i < nw; i++) {
+          any |= msks[i]!;
+          if (msks[i] !== (mac && i === 0 ? 0xffff : 0xffffffff)) full = false;
+        }
+        if (any === 0 || full) canonical = false;
+      } else {
+        for (let i = 0; i < nw; i++) msks[i] = 0xffffffff;
+        if (mac) msks[0] = 0xffff;
+      }
+    }
+    for (let i = 0; i < nw; i++) {
+      const x = vals[i]!;
+      const m = msks[i]!;
+      if ((x & ~m) !== 0) return undefined;
+      const w = s.word + i;
+      const mw = (m << s.shift) >>> 0;
+      if ((mask[w]! & mw) !== 0) return undefined;
+      if (mask[w] === 0 && mw !== 0) dirty[nDirty++] = w;
+      mask[w] = (mask[w]! | mw) >>> 0;
+      key[w] = (key[w]! | (x << s.shift)) >>> 0;
+    }
+  }
+  wireResult.mask = internDirtyMask();
+  wireResult.canonical = canonical;
+  return wireResult;
+}
+
+/** Big-endian words of a `size`-byte value (6: a MAC, its high word 16 bits). */
+function wordsAt(b: Uint8Array, o: number, size: number, out: Uint32Array): void {
+  if (size === 6) {
+    out[0] = (b[o]! << 8) | b[o + 1]!;
+    out[1] = be32(b, o + 2);
+    return;
+  }
+  for (let i = 0; i < size >>> 2; i++) out[i] = be32(b, o + 4 * i);
+}
+
+/** internMask(wireMask), comparing only the words set when the last interned mask is the same. */
+function internDirtyMask(): Uint32Array {
+  const last = lastInterned;
+  if (last !== undefined && lastInternedWords === nDirty) {
+    let same = true;
+    for (let i = 0; i < nDirty; i++) {
+      const w = dirty[i]!;
+      if (last[w] !== wireMask[w]) {
+        same = false;
+        break;
+      }
+    }
+    if (same) return last;
+  }
+  return internMask(wireMask);
 }
 
 /** The error compileMatch would return for `match`, without building the key and mask. */
