@@ -22,7 +22,7 @@
  *   is only changed by synchronous calls, so a lookup sees a change entirely or not at all.
  */
 
-import { hashKey, equalKeys, maskWords, type FlowKey, type FlowMask } from '../packet/key.js';
+import { hashKey, equalKeys, finish, maskWords, mix, type FlowKey, type FlowMask } from '../packet/key.js';
 import { heapPush, heapPop } from '../common/heap.js';
 
 export interface ClsRule {
@@ -475,26 +475,10 @@ export class Classifier<R extends ClsRule> {
  */
 const SMI = 0x3fffffff;
 
-// murmur3's 32-bit block mix and finalizer. hashMaskedKey (a full key under a mask) and hashVals
-// (the compact form) must agree: both mix the same int32 words in the same order.
-function mix(h: number, w: number): number {
-  w = Math.imul(w, 0xcc9e2d51);
-  w = (w << 15) | (w >>> 17);
-  w = Math.imul(w, 0x1b873593);
-  h ^= w;
-  h = (h << 13) | (h >>> 19);
-  return (Math.imul(h, 5) + 0xe6546b64) | 0;
-}
-
-function finish(h: number, n: number): number {
-  h ^= n;
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h & SMI;
-}
+// murmur3 (key.ts's mix and finish), cut to a small integer for Map keys. hashMaskedKey (a full
+// key under a mask) and hashVals (the compact form) must agree: both mix the same int32 words in
+// the same order.
+const finishSmi = (h: number, n: number): number => finish(h, n) & SMI;
 
 function hashMaskedKey(key: FlowKey, mask: FlowMask, words: Uint8Array): number {
   let h = 0;
@@ -502,13 +486,13 @@ function hashMaskedKey(key: FlowKey, mask: FlowMask, words: Uint8Array): number 
     const w = words[j]!;
     h = mix(h, key[w]! & mask[w]!);
   }
-  return finish(h, words.length);
+  return finishSmi(h, words.length);
 }
 
 function hashVals(vals: readonly number[]): number {
   let h = 0;
   for (let j = 0; j < vals.length; j++) h = mix(h, vals[j]!);
-  return finish(h, vals.length);
+  return finishSmi(h, vals.length);
 }
 
 /** key under mask equals the compact key `vals` (see compactKey). */

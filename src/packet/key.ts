@@ -164,8 +164,8 @@ export function fullMask(): FlowMask {
 // Hashing and comparison
 // ---------------------------------------------------------------------------------------------
 
-function mix(h: number, w: number): number {
-  // murmur3's 32-bit block mix.
+/** murmur3's 32-bit block mix (shared with the classifier's compact-key hash, which must agree). */
+export function mix(h: number, w: number): number {
   w = Math.imul(w, 0xcc9e2d51);
   w = (w << 15) | (w >>> 17);
   w = Math.imul(w, 0x1b873593);
@@ -174,7 +174,8 @@ function mix(h: number, w: number): number {
   return (Math.imul(h, 5) + 0xe6546b64) | 0;
 }
 
-function finish(h: number, n: number): number {
+/** murmur3's finalizer over `n` mixed words, as an unsigned 32-bit number. */
+export function finish(h: number, n: number): number {
   h ^= n;
   h ^= h >>> 16;
   h = Math.imul(h, 0x85ebca6b);
