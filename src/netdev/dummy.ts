@@ -61,17 +61,27 @@ export class RxQueue {
     else this.schedule();
   }
 
+  /** Whether a packet pushed now would be queued (a receiver, room, not closed). */
+  accepts(): boolean {
+    return !this.closed && this.receiver !== undefined && this.pending < this.limit;
+  }
+
   /** Queues a copy of `frame`; false when it was dropped (and counted). */
   push(frame: Uint8Array): boolean {
     if (frame.length < MIN_FRAME || frame.length > MAX_FRAME) {
       this.counters.rxErrors++;
       return false;
     }
-    if (this.closed || this.receiver === undefined || this.pending >= this.limit) {
+    return this.pushPacket(Packet.from(frame));
+  }
+
+  /** Queues `pkt` itself (the caller hands it over); false when it was dropped (and counted). */
+  pushPacket(pkt: Packet): boolean {
+    if (!this.accepts()) {
       this.counters.rxDropped++;
       return false;
     }
-    this.queue.push(Packet.from(frame));
+    this.queue.push(pkt);
     this.schedule();
     return true;
   }

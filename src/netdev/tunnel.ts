@@ -51,8 +51,8 @@ import { Subject, type Observable } from 'rxjs';
 import { logger } from '../common/log.js';
 import { TUN_FLAG } from '../packet/key.js';
 import { Packet, TUN_OPTIONS_MAX, type TunnelMeta } from '../packet/packet.js';
-import { hwAddrFromName, MIN_FRAME } from './dummy.js';
-import { RX_BATCH, zeroStats, type Netdev, type NetdevStats, type NetdevStatus, type Receiver } from './netdev.js';
+import { hwAddrFromName, MIN_FRAME, RxQueue } from './dummy.js';
+import { zeroStats, type Netdev, type NetdevStats, type NetdevStatus, type Receiver } from './netdev.js';
 
 export type TunnelType = 'vxlan' | 'geneve';
 
@@ -356,10 +356,8 @@ export class TunnelNetdev implements Netdev {
   private readonly sock: TunnelSocket;
   private readonly counters: NetdevStats = zeroStats();
   private readonly statusSubject = new Subject<NetdevStatus>();
-  private receiver: Receiver | undefined;
-  private queue: Packet[] = [];
-  private head = 0;
-  private scheduled: NodeJS.Immediate | undefined;
+  /** Received frames, delivered in batches from the event loop (the dummy port's queue). */
+  private readonly rxq: RxQueue;
   private linkUp = true;
   private closed = false;
   private failure: string | undefined;
@@ -380,6 +378,7 @@ export class TunnelNetdev implements Netdev {
     this.sock = sock;
     this.ready = sock.ready;
     this.status$ = this.statusSubject.asObservable();
+    this.rxq = new RxQueue(this.counters, TUNNEL_RX_QUEUE_LIMIT);
   }
 
   /**
@@ -432,15 +431,13 @@ export class TunnelNetdev implements Netdev {
 
   setReceiver(rx: Receiver | undefined): void {
     if (this.closed) return;
-    this.receiver = rx;
-    if (rx === undefined) this.dropQueued();
-    else this.schedule();
+    this.rxq.setReceiver(rx);
   }
 
   /** @internal A datagram for this port (decoded into `h`); queues its frame. */
   deliver(msg: Buffer, h: TunnelHeader, src: number, srcAddr: string, srcPort: number, local: number): void {
     const c = this.counters;
-    if (!this.up || this.receiver === undefined || this.queue.length - this.head >= TUNNEL_RX_QUEUE_LIMIT) {
+    if (!this.up || !this.rxq.accepts()) {
       c.rxDropped++;
       return;
     }
@@ -455,8 +452,7 @@ export class TunnelNetdev implements Netdev {
     };
     pkt.tunnel = meta;
     if (this.remoteNum === undefined) this.learn(msg, h.frameStart, srcAddr);
-    this.queue.push(pkt);
-    this.schedule();
+    this.rxq.pushPacket(pkt);
   }
 
   /** @internal Counts a datagram the socket could not use. */
@@ -547,8 +543,7 @@ export class TunnelNetdev implements Netdev {
   /** Leaves the shared socket (closing it when no port is left); queued frames are dropped. Idempotent. */
   close(): void {
     if (this.closed) return;
-    this.dropQueued();
-    this.receiver = undefined;
+    this.rxq.close();
     this.closed = true;
     this.sock.remove(this);
     this.statusSubject.complete();
@@ -559,45 +554,6 @@ export class TunnelNetdev implements Netdev {
     this.linkUp = up;
     this.statusSubject.next({ up });
   }
-
-  private dropQueued(): void {
-    this.counters.rxDropped += BigInt(this.queue.length - this.head);
-    this.queue = [];
-    this.head = 0;
-    if (this.scheduled !== undefined) clearImmediate(this.scheduled);
-    this.scheduled = undefined;
-  }
-
-  private schedule(): void {
-    if (this.scheduled === undefined && this.queue.length > this.head && this.receiver !== undefined) {
-      this.scheduled = setImmediate(this.flush);
-    }
-  }
-
-  private readonly flush = (): void => {
-    this.scheduled = undefined;
-    const rx = this.receiver;
-    if (rx === undefined || this.queue.length === this.head) return;
-    const end = Math.min(this.queue.length, this.head + RX_BATCH);
-    const batch = this.queue.slice(this.head, end);
-    if (end === this.queue.length) {
-      this.queue = [];
-      this.head = 0;
-    } else {
-      this.head = end;
-      // Drop the delivered prefix now and then, so a long backlog does not pin its packets.
-      if (this.head >= 4096 && this.head * 2 >= this.queue.length) {
-        this.queue = this.queue.slice(this.head);
-        this.head = 0;
-      }
-    }
-    let bytes = 0;
-    for (const p of batch) bytes += p.end - p.start;
-    this.counters.rxPackets += BigInt(batch.length);
-    this.counters.rxBytes += BigInt(bytes);
-    this.schedule(); // before the hand-over: a receiver that throws cannot strand the rest
-    rx(batch);
-  };
 }
 
 function macAt(b: Uint8Array, at: number): number {
