@@ -6,8 +6,6 @@
 
 import test from 'ava';
 import { OFPPR, OFPT, type Message, type PortStatus } from '../src/openflow/index.js';
-import type { ErrorPair } from '../proto/schema.js';
-import { initialControlState } from '../src/ofproto/roles.js';
 import { buildSwitch } from '../src/cli/switch.js';
 import { switchCommands } from '../src/cli/commands.js';
 import { CtlError } from '../src/cli/ctl.js';
@@ -16,17 +14,7 @@ import { parsePortSpec } from '../src/cli/port-spec.js';
 import { formatTarget } from '../src/ofproto/target.js';
 import type { DummyNetdev } from '../src/netdev/dummy.js';
 import { buildPacket } from '../src/packet/build.js';
-import { applyActions, flowMod, inPort, output } from './ofproto-helpers.js';
-
-function party() {
-  const sent: Message[] = [];
-  const errors: ErrorPair[] = [];
-  return {
-    control: initialControlState(), active: true, sent, errors,
-    send(m: Message) { sent.push(m); return 0; },
-    sendError(pair: ErrorPair) { errors.push(pair); },
-  };
-}
+import { applyActions, flowMod, inPort, output, party } from './ofproto-helpers.js';
 
 const settle = async (): Promise<void> => {
   for (let i = 0; i < 8; i++) await new Promise((r) => setImmediate(r));

@@ -10,8 +10,6 @@ import test from 'ava';
 import {
   OFPAT, OFPGT, OFPMP, OFPP, OFPT, OFPTT, OFPG, OFPXMT, type Action, type Instruction, type Message, type MultipartRequest, type Oxm,
 } from '../src/openflow/index.js';
-import type { ErrorPair } from '../proto/schema.js';
-import { initialControlState } from '../src/ofproto/roles.js';
 import { buildSwitch, type RunningSwitch } from '../src/cli/switch.js';
 import { buildPacket } from '../src/packet/build.js';
 import { newKey, K } from '../src/packet/key.js';
@@ -19,23 +17,10 @@ import { Packet, Offsets } from '../src/packet/packet.js';
 import { extract } from '../src/packet/extract.js';
 import { xlate } from '../src/xlate/xlate.js';
 import type { DummyNetdev } from '../src/netdev/dummy.js';
-import { flowMod, applyActions, writeActions, gotoTable, output, setField } from './ofproto-helpers.js';
+import { flowMod, applyActions, writeActions, gotoTable, output, setField, party } from './ofproto-helpers.js';
 import { Rng, FUZZ_SEED, FUZZ_SCALE } from './rng.js';
 
 const NPORTS = 4;
-
-function party() {
-  const sent: Message[] = [];
-  const errors: ErrorPair[] = [];
-  return {
-    control: initialControlState(), active: true, sent, errors,
-    send(m: Message) { sent.push(m); return 0; },
-    sendError(pair: ErrorPair, about: Message) {
-      errors.push(pair);
-      if (process.env['DEBUG_CACHE_TEST']) console.error(JSON.stringify(about, (_k, v) => (typeof v === 'bigint' ? String(v) : v)));
-    },
-  };
-}
 
 const pick = <T>(r: Rng, xs: readonly T[]): T => xs[r.int(xs.length)]!;
 

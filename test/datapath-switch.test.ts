@@ -10,31 +10,10 @@ import {
   OFPAT, OFPFC, OFPFF, OFPGT, OFPIT, OFPMBT, OFPMF, OFPMP, OFPP, OFPPC, OFPR, OFPRR, OFPT, OFPTT, OFPG, OFPXMT, OFP_NO_BUFFER,
   type Action, type FlowRemoved, type Message, type MultipartRequest, type PacketIn,
 } from '../src/openflow/index.js';
-import type { ErrorPair } from '../proto/schema.js';
-import { initialControlState } from '../src/ofproto/roles.js';
 import { buildSwitch, type RunningSwitch } from '../src/cli/switch.js';
 import { buildPacket, type PacketDesc } from '../src/packet/build.js';
 import type { DummyNetdev } from '../src/netdev/dummy.js';
-import { applyActions, flowMod, gotoTable, inPort, ethType, output, writeActions, setField, meter } from './ofproto-helpers.js';
-
-interface FakeParty {
-  control: ReturnType<typeof initialControlState>;
-  active: boolean;
-  sent: Message[];
-  errors: [number, number, number][];
-  send(m: Message): number;
-  sendError(pair: ErrorPair, about: Message): void;
-}
-
-function party(): FakeParty {
-  const sent: Message[] = [];
-  const errors: [number, number, number][] = [];
-  return {
-    control: initialControlState(), active: true, sent, errors,
-    send(m: Message) { sent.push(m); return m.xid ?? 0; },
-    sendError(pair: ErrorPair, about: Message) { errors.push([pair[0], pair[1], about.xid ?? 0]); },
-  };
-}
+import { applyActions, flowMod, gotoTable, inPort, ethType, output, writeActions, setField, meter, party, type FakeParty } from './ofproto-helpers.js';
 
 interface Harness {
   readonly sw: RunningSwitch;

@@ -9,6 +9,26 @@ import {
   type Action, type FlowMod, type Instruction, type Oxm,
 } from '../src/openflow/index.js';
 import type { PipelineEnv } from '../src/ofproto/flow-table.js';
+import { initialControlState, type ControlParty } from '../src/ofproto/roles.js';
+import type { Message } from '../src/openflow/index.js';
+import type { ErrorPair } from '../proto/schema.js';
+
+/** An in-process controller that records what the switch sends it. */
+export interface FakeParty extends ControlParty {
+  readonly sent: Message[];
+  /** [errType, code, xid] of every error sent */
+  readonly errors: [number, number, number][];
+}
+
+export function party(): FakeParty {
+  const sent: Message[] = [];
+  const errors: [number, number, number][] = [];
+  return {
+    control: initialControlState(), active: true, sent, errors,
+    send(m: Message) { sent.push(m); return m.xid ?? 0; },
+    sendError(pair: ErrorPair, about: Message) { errors.push([pair[0], pair[1], about.xid ?? 0]); },
+  };
+}
 
 export interface FakeEnv extends PipelineEnv {
   t: number;

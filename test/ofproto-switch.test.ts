@@ -15,25 +15,8 @@ import {
 import type { ErrorPair } from '../proto/schema.js';
 import { Ofproto, dpidFor } from '../src/ofproto/ofproto.js';
 import { OfConnection } from '../src/ofproto/connection.js';
-import { initialControlState, type ControlParty } from '../src/ofproto/roles.js';
 import { hwAddrFor } from '../src/ofproto/ports.js';
-import { flowMod, applyActions, output, ethType, X } from './ofproto-helpers.js';
-
-interface FakeParty extends ControlParty {
-  readonly sent: Message[];
-  /** [errType, code, xid] of every error sent */
-  readonly errors: [number, number, number][];
-}
-
-function party(): FakeParty {
-  const sent: Message[] = [];
-  const errors: [number, number, number][] = [];
-  return {
-    control: initialControlState(), active: true, sent, errors,
-    send(m: Message) { sent.push(m); return m.xid ?? 0; },
-    sendError(pair: ErrorPair, about: Message) { errors.push([pair[0], pair[1], about.xid ?? 0]); },
-  };
-}
+import { flowMod, applyActions, output, ethType, X, party, type FakeParty } from './ofproto-helpers.js';
 
 function setup(opts: ConstructorParameters<typeof Ofproto>[0] = {}): { sw: Ofproto; p: FakeParty; clock: { t: number } } {
   const clock = { t: 1000 };

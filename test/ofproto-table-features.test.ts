@@ -14,27 +14,11 @@ import {
 } from '../src/openflow/index.js';
 import type { ErrorPair } from '../proto/schema.js';
 import { Ofproto } from '../src/ofproto/ofproto.js';
-import { initialControlState, type ControlParty } from '../src/ofproto/roles.js';
 import { Pipeline } from '../src/ofproto/flow-table.js';
 import { compileSet, tableFeatures } from '../src/ofproto/table-features.js';
 import {
-  flowMod, applyActions, writeActions, output, group, setField, pushVlan, gotoTable, ethType, inPort, X, fakeEnv,
+  flowMod, applyActions, writeActions, output, group, setField, pushVlan, gotoTable, ethType, inPort, X, fakeEnv, party, type FakeParty,
 } from './ofproto-helpers.js';
-
-interface FakeParty extends ControlParty {
-  readonly sent: Message[];
-  readonly errors: [number, number, number][];
-}
-
-function party(): FakeParty {
-  const sent: Message[] = [];
-  const errors: [number, number, number][] = [];
-  return {
-    control: initialControlState(), active: true, sent, errors,
-    send(m: Message) { sent.push(m); return m.xid ?? 0; },
-    sendError(pair: ErrorPair, about: Message) { errors.push([pair[0], pair[1], about.xid ?? 0]); },
-  };
-}
 
 const N = 4;
 const TF = OFPE.TABLE_FEATURES_FAILED!;

@@ -403,7 +403,7 @@ export class DatapathBridge {
     const u: Ukey = {
       ufid, bridge: this, flow: copyKey(flow), mask: res.mask, megaKey: applyMask(newKey(), flow, res.mask),
       actions: res.actions, tables: res.tables, buckets: res.buckets, deps: res.deps,
-      pure: isPure(flow, res), pushedPackets: old?.pushedPackets ?? 0n, pushedBytes: old?.pushedBytes ?? 0n,
+      pure: isPure(res), pushedPackets: old?.pushedPackets ?? 0n, pushedBytes: old?.pushedBytes ?? 0n,
       pushedUsed: old?.pushedUsed ?? 0, createdAt: now,
     };
     b.ukeys.set(ufid, u);
@@ -652,7 +652,7 @@ export class DatapathBridge {
     u.tables = res.tables;
     u.buckets = res.buckets;
     u.deps = res.deps;
-    u.pure = isPure(u.flow, res);
+    u.pure = isPure(res);
     this.index(u);
   }
 
@@ -742,7 +742,7 @@ export class DatapathBridge {
  * lookup examined bits it had changed: set-field, push, pop, write-metadata); then the megaflow
  * alone says which packets a new rule's lookup would see.
  */
-function isPure(_flow: FlowKey, res: XlateResult): boolean {
+function isPure(res: XlateResult): boolean {
   return res.lookupSawChanges !== true;
 }
 
