@@ -188,6 +188,34 @@ test('PACKET_OUT: the action list runs on the packet; output:TABLE goes through 
   }
 });
 
+test('the frames of a burst of PACKET_OUTs are out before the BARRIER_REPLY that follows it', async (t) => {
+  const h = await harness();
+  try {
+    const p2 = h.port('p2');
+    const before = p2.stats().txPackets;
+    let atBarrier: bigint | undefined;
+    const send = h.p.send.bind(h.p);
+    h.p.send = (m: Message): number => {
+      if (m.type === OFPT.BARRIER_REPLY) atBarrier = p2.stats().txPackets - before;
+      return send(m);
+    };
+    const frames = Array.from({ length: 20 }, (_, i) => frame({ udp: { dst: 1000 + i } }));
+    for (const f of frames) {
+      h.send({ type: OFPT.PACKET_OUT, xid: 5, bufferId: OFP_NO_BUFFER, inPort: OFPP.CONTROLLER, actions: [output(2)], data: f } as Message);
+    }
+    h.send({ type: OFPT.BARRIER_REQUEST, xid: 6 } as Message);
+    t.is(atBarrier, 20n, 'every frame was out when the barrier reply left');
+    t.deepEqual(h.out(), { p2: frames.map(hex) });
+    // Without a barrier they leave at the end of the tick.
+    h.send({ type: OFPT.PACKET_OUT, xid: 7, bufferId: OFP_NO_BUFFER, inPort: OFPP.CONTROLLER, actions: [output(3)], data: frames[0]! } as Message);
+    await new Promise<void>((r) => process.nextTick(r));
+    t.deepEqual(h.out(), { p3: [hex(frames[0]!)] });
+    t.deepEqual(h.p.errors, []);
+  } finally {
+    await h.close();
+  }
+});
+
 test('a change is in force for the next packet (what a barrier promises): modify, add above, delete', async (t) => {
   const h = await harness();
   try {

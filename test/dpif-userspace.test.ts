@@ -346,6 +346,47 @@ test('a handler that keeps executing userspace actions is cut off, the rest coun
 });
 
 // ---------------------------------------------------------------------------------------------
+// Batched executes (PACKET_OUT bursts)
+// ---------------------------------------------------------------------------------------------
+
+const udpTo = (dst: number): Uint8Array => buildPacket({ ipv4: {}, udp: { dst }, minLength: 60 });
+const dstOf = (b: Buffer): number => b.readUInt16BE(14 + 20 + 2);
+
+test('batched executes wait for flush(), then leave in one send per port, in order', (t) => {
+  const { dp, ports } = makeDp(3);
+  for (let i = 1; i <= 3; i++) dp.execute({ packet: Packet.from(udpTo(i)), inPort: ODPP_NONE, actions: [out(2)], batch: true });
+  dp.execute({ packet: Packet.from(udpTo(4)), inPort: ODPP_NONE, actions: [out(3)], batch: true });
+  t.is(ports[1]!.sent.length, 0, 'nothing sent yet');
+  t.is(ports[2]!.sent.length, 0);
+  dp.flush();
+  t.deepEqual(ports[1]!.sent.map(dstOf), [1, 2, 3]);
+  t.is(ports[1]!.sends, 1, 'one send for the three');
+  t.deepEqual(ports[2]!.sent.map(dstOf), [4]);
+  dp.flush();
+  t.is(ports[1]!.sent.length, 3, 'a second flush sends nothing again');
+});
+
+test('batched executes leave by themselves at the end of the tick; a plain execute takes them along, first', async (t) => {
+  const { dp, ports } = makeDp(2);
+  dp.execute({ packet: Packet.from(udpTo(1)), inPort: ODPP_NONE, actions: [out(2)], batch: true });
+  dp.execute({ packet: Packet.from(udpTo(2)), inPort: ODPP_NONE, actions: [out(2)] });
+  t.deepEqual(ports[1]!.sent.map(dstOf), [1, 2], 'the held frame went first, with the plain one');
+  dp.execute({ packet: Packet.from(udpTo(3)), inPort: ODPP_NONE, actions: [out(2)], batch: true });
+  t.is(ports[1]!.sent.length, 2);
+  await new Promise<void>((r) => process.nextTick(r));
+  t.deepEqual(ports[1]!.sent.map(dstOf), [1, 2, 3]);
+});
+
+test('a batched execute that makes an upcall is not held: the upcall and its frames go at once', (t) => {
+  const { dp, ports } = makeDp(2);
+  const ups: Upcall[] = [];
+  dp.upcall$.subscribe((u) => ups.push(...u));
+  dp.execute({ packet: Packet.from(udpTo(9)), inPort: ODPP_NONE, actions: [out(2), { type: 'userspace', cookie }], batch: true });
+  t.is(ups.length, 1);
+  t.deepEqual(ports[1]!.sent.map(dstOf), [9]);
+});
+
+// ---------------------------------------------------------------------------------------------
 // Execute: every action kind
 // ---------------------------------------------------------------------------------------------
 

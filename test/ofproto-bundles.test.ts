@@ -468,6 +468,7 @@ function recordingDatapath(sw: Ofproto): string[] {
     metersChanged: (ids) => calls.push(`meters ${ids.join(',')}`),
     packetOut: () => undefined,
     sync: () => undefined,
+    flush: () => undefined,
   };
   sw.attachDatapath(dp);
   return calls;

@@ -469,6 +469,38 @@ test('an async handler sees messages strictly in order, and replies follow that 
   }
 });
 
+test('what one tick sends leaves whole and in order, across output slabs; a message without xid gets a fresh one', async (t) => {
+  const N = 12;
+  const SIZE = 40_000; // 12 x 40 kB: more than one 256 KiB output slab
+  let pendingAfter = 0;
+  const handler: MessageHandler = (m, c) => {
+    if (m.type !== OFPT.BARRIER_REQUEST) return;
+    for (let i = 0; i < N; i++) c.send({ type: OFPT.ECHO_REPLY, xid: 100 + i, data: Buffer.alloc(SIZE, i + 1) } as Message);
+    c.send({ type: OFPT.ECHO_REQUEST, data: Buffer.from('no xid') } as Message);
+    c.send({ type: OFPT.BARRIER_REPLY, xid: m.xid! });
+    pendingAfter = c.pendingBytes;
+  };
+  const { mgr, port } = await startManager({ handler });
+  try {
+    const p = await RawPeer.negotiated(port);
+    p.send(ofMsg(4, OFPT.BARRIER_REQUEST, 7));
+    for (let i = 0; i < N; i++) {
+      const f = await p.next(OFPT.ECHO_REPLY);
+      t.is(f.readUInt32BE(4), 100 + i);
+      t.is(f.length, 8 + SIZE);
+      t.true(f.subarray(8).every((b) => b === i + 1), `echo ${i} intact`);
+    }
+    const probe = await p.next(OFPT.ECHO_REQUEST);
+    t.not(probe.readUInt32BE(4), 0, 'a transaction id was filled in');
+    t.is(probe.subarray(8).toString(), 'no xid');
+    t.is((await p.next(OFPT.BARRIER_REPLY)).readUInt32BE(4), 7);
+    t.true(pendingAfter >= SIZE, `bytes not yet handed over count as pending (${pendingAfter})`);
+    p.destroy();
+  } finally {
+    await mgr.close();
+  }
+});
+
 test('a slow handler holds the socket back (backpressure), then everything is answered in order', async (t) => {
   let open!: () => void;
   const gate = new Promise<void>((r) => (open = r));

@@ -81,6 +81,12 @@ export interface Execute {
   /** Datapath port the packet is said to come from (ODPP_NONE: none, e.g. from the controller). */
   readonly inPort: number;
   readonly actions: readonly OdpAction[];
+  /**
+   * The frames it outputs may wait, with those of other batched executes, until the end of the
+   * current tick (process.nextTick) or the next flush(): a burst of PACKET_OUTs then leaves a
+   * port in one transmit call instead of one each. Order per port is kept.
+   */
+  readonly batch?: boolean;
 }
 
 export type DpifOp =
@@ -149,6 +155,8 @@ export interface Dpif {
 
   /** Runs actions on a packet (OVS_PACKET_CMD_EXECUTE); `userspace` actions come back as upcalls. */
   execute(exec: Execute): void;
+  /** Sends now what batched executes left waiting. */
+  flush(): void;
   /** A batch of puts, deletes and executes, in order. */
   operate(ops: readonly DpifOp[]): DpifOpResult[];
 

@@ -168,6 +168,12 @@ export class UserspaceDatapath implements Dpif, ActionSink {
 
   /** > 0 while a batch, execute, operate or emission runs (see the file comment). */
   private depth = 0;
+  /** Batched executes left frames in the ports' queues; a nextTick will send them. */
+  private flushScheduled = false;
+  private readonly flushTick = (): void => {
+    this.flushScheduled = false;
+    this.flush();
+  };
   private dirtyPorts: PortState[] = [];
   private upcalls: Upcall[] = [];
   private pending: Array<[PortState, Packet[]]> = [];
@@ -361,7 +367,7 @@ export class UserspaceDatapath implements Dpif, ActionSink {
     }
     try {
       for (;;) {
-        this.flush();
+        this.sendQueued();
         let rounds = 0;
         while (this.upcalls.length > 0) {
           const batch = this.upcalls;
@@ -371,7 +377,7 @@ export class UserspaceDatapath implements Dpif, ActionSink {
             continue;
           }
           this.subject.next(batch);
-          this.flush();
+          this.sendQueued();
         }
         const next = this.pending.shift();
         if (next === undefined) break;
@@ -382,7 +388,7 @@ export class UserspaceDatapath implements Dpif, ActionSink {
     }
   }
 
-  private flush(): void {
+  private sendQueued(): void {
     const dirty = this.dirtyPorts;
     if (dirty.length === 0) return;
     this.dirtyPorts = [];
@@ -515,8 +521,24 @@ export class UserspaceDatapath implements Dpif, ActionSink {
     try {
       this.executeOne(exec);
     } finally {
-      this.leave();
+      // A batched execute at the outermost level with nothing else to do (no upcalls to emit, no
+      // receive batch waiting) leaves its frames queued for the tick's end or the next flush.
+      if (exec.batch === true && this.depth === 1 && this.upcalls.length === 0 && this.pending.length === 0) {
+        this.depth--;
+        if (this.dirtyPorts.length > 0 && !this.flushScheduled) {
+          this.flushScheduled = true;
+          process.nextTick(this.flushTick);
+        }
+      } else {
+        this.leave();
+      }
     }
+  }
+
+  flush(): void {
+    if (this.closed || this.depth > 0 || this.dirtyPorts.length === 0) return;
+    this.depth++;
+    this.leave();
   }
 
   private executeOne(exec: Execute): void {

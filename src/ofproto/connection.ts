@@ -33,7 +33,7 @@ import { OFP_VERSION, OFPT, OFPHET, OFPMPF } from '../../proto/constants.js';
 import { OFPE, errorName } from '../../proto/errors.js';
 import type { ErrorPair } from '../../proto/schema.js';
 import {
-  decode, decodeFlowModWire, encode, errorReply, RawFrameStream, FramingError,
+  decode, decodeFlowModWire, encode, encodeInto, errorReply, RawFrameStream, FramingError,
   type Message, type Hello, type MultipartReply,
 } from '../openflow/index.js';
 import { initialControlState, type ControlParty, type ControlState } from './roles.js';
@@ -94,6 +94,11 @@ function highestBit(bitmap: number): number {
   return bitmap === 0 ? -1 : 31 - Math.clz32(bitmap);
 }
 
+/** Bytes of one output slab, and the room a message needs before it is encoded into one (any
+ *  OpenFlow message fits in 64 KiB). */
+const OUT_SLAB = 256 * 1024;
+const OUT_ROOM = 0x10000;
+
 export class OfConnection implements ControlParty {
   readonly name: string;
   readonly control: ControlState = initialControlState();
@@ -119,7 +124,19 @@ export class OfConnection implements ControlParty {
   private probeTimer: NodeJS.Timeout | undefined;
   private busy = false;
   private closeTimer: NodeJS.Timeout | undefined;
-  private corked = false;
+  // Outgoing messages are encoded straight into a slab; what a tick encoded goes to the socket as
+  // one write at the end of the tick (see write()). Bytes before outStart were handed to the
+  // socket and are never written again, so the socket may keep them until they are sent.
+  private out = Buffer.allocUnsafe(OUT_SLAB);
+  private outStart = 0;
+  private outEnd = 0;
+  private flushQueued = false;
+  /** onDrain() callbacks waiting for the slab's bytes to be handed to the socket. */
+  private drainWaiters: Array<() => void> = [];
+  private readonly flushTick = (): void => {
+    this.flushQueued = false;
+    this.flushOut();
+  };
 
   // The frame (b[o..o+n)) and message being handled: sendError() about that message reuses the
   // exact bytes instead of re-encoding, and costs no allocation per message.
@@ -134,7 +151,7 @@ export class OfConnection implements ControlParty {
     const s = socket as Duplex & { remoteAddress?: string; remotePort?: number; setNoDelay?: (b: boolean) => void };
     this.name = opts.name ?? (s.remoteAddress !== undefined ? `${s.remoteAddress}:${s.remotePort ?? ''}` : 'unix');
     this.closed = new Promise((r) => (this.resolveClosed = r));
-    // Small control messages should not wait for Nagle; batching is done by corking (send()).
+    // Small control messages should not wait for Nagle; batching is done per tick (write()).
     s.setNoDelay?.(true);
 
     // Activity is recorded per chunk received (one clock read for many pipelined frames).
@@ -163,20 +180,27 @@ export class OfConnection implements ControlParty {
 
   /**
    * Backpressure, for senders that queue by themselves (packet-in.ts): true while the socket holds
-   * its high-water mark of unsent bytes or more (Node's writableNeedDrain), until 'drain'.
+   * its high-water mark of unsent bytes or more (Node's writableNeedDrain), until 'drain', or
+   * while this tick's bytes not yet handed to it reach that mark (handing them over at the tick's
+   * end makes the socket need a drain, so 'drain' follows).
    */
   get congested(): boolean {
-    return this.socket.writableNeedDrain;
+    return this.socket.writableNeedDrain || this.outEnd - this.outStart >= this.socket.writableHighWaterMark;
   }
 
-  /** Bytes accepted by send() and not yet handed to the kernel (the socket's writableLength). */
+  /** Bytes accepted by send() and not yet handed to the kernel (still in the slab, or in the socket). */
   get pendingBytes(): number {
-    return this.socket.writableLength;
+    return this.socket.writableLength + this.outEnd - this.outStart;
   }
 
   /** Calls `fn` once, at the socket's next 'drain' (never after the connection has closed). */
   onDrain(fn: () => void): void {
-    this.socket.once('drain', () => { if (this.st !== 'closed') fn(); });
+    if (this.socket.writableNeedDrain || this.outEnd === this.outStart) {
+      this.socket.once('drain', () => { if (this.st !== 'closed') fn(); });
+    } else {
+      // Congested by bytes still in the slab: see flushOut().
+      this.drainWaiters.push(fn);
+    }
   }
 
   /** A fresh transaction id (never 0, wraps at 2^32). */
@@ -192,8 +216,17 @@ export class OfConnection implements ControlParty {
    */
   send(msg: Message): number {
     const xid = msg.xid ?? this.nextXid();
-    const bytes = encode({ ...msg, version: msg.version ?? OFP_VERSION, xid } as Message);
-    this.write(bytes);
+    if (!this.writable()) {
+      // Still a RangeError for a message that cannot be encoded, as when the socket is open.
+      encode({ ...msg, version: msg.version ?? OFP_VERSION, xid } as Message);
+      return xid;
+    }
+    if (this.out.length - this.outEnd < OUT_ROOM) this.newSlab();
+    // The encoder writes version 4 (OFP_VERSION) when msg has none; the xid is patched in.
+    const n = encodeInto(msg, this.out, this.outEnd);
+    if (msg.xid === undefined) this.out.writeUInt32BE(xid, this.outEnd + 4);
+    this.outEnd += n;
+    this.queueFlush();
     return xid;
   }
 
@@ -221,7 +254,7 @@ export class OfConnection implements ControlParty {
   /** Closes the connection: what was sent is flushed, then the socket is ended. */
   close(reason = 'closed locally'): void {
     if (this.st === 'closed') return;
-    this.uncork();
+    this.flushOut();
     this.socket.end();
     this.closeTimer = setTimeout(() => this.socket.destroy(), CLOSE_GRACE_MS);
     this.closeTimer.unref();
@@ -391,22 +424,51 @@ export class OfConnection implements ControlParty {
 
   // --- sending ---------------------------------------------------------------------------------
 
-  private write(bytes: Buffer): void {
-    if (this.st === 'closed' || this.socket.destroyed || !this.socket.writable) return;
-    // Corking until the end of the tick turns the replies of one chunk's messages into one
-    // writev system call instead of one write per message.
-    if (!this.corked) {
-      this.corked = true;
-      this.socket.cork();
-      process.nextTick(() => this.uncork());
-    }
-    this.socket.write(bytes);
+  private writable(): boolean {
+    return this.st !== 'closed' && !this.socket.destroyed && this.socket.writable;
   }
 
-  private uncork(): void {
-    if (!this.corked) return;
-    this.corked = false;
-    this.socket.uncork();
+  /**
+   * Writes encoded bytes after what was sent before. Everything sent in one tick (the replies to
+   * one chunk's messages, a burst of packet-ins) reaches the socket as one buffer at the tick's
+   * end: one write system call instead of one per message, and no per-message allocation.
+   */
+  private write(bytes: Buffer): void {
+    if (!this.writable()) return;
+    if (this.out.length - this.outEnd < bytes.length) this.newSlab();
+    bytes.copy(this.out, this.outEnd);
+    this.outEnd += bytes.length;
+    this.queueFlush();
+  }
+
+  private queueFlush(): void {
+    if (this.flushQueued) return;
+    this.flushQueued = true;
+    process.nextTick(this.flushTick);
+  }
+
+  /** Hands what was encoded since the last flush to the socket. */
+  private flushOut(): void {
+    if (this.outEnd === this.outStart) return;
+    const chunk = this.out.subarray(this.outStart, this.outEnd);
+    this.outStart = this.outEnd;
+    if (this.writable()) this.socket.write(chunk);
+    if (this.drainWaiters.length === 0) return;
+    // Those waiting for room: the socket either needs a drain now ('drain' will come) or took
+    // everything at once (a socket that writes synchronously emits no 'drain'): go on then.
+    const waiters = this.drainWaiters;
+    this.drainWaiters = [];
+    const go = (): void => { if (this.st !== 'closed') for (const fn of waiters) fn(); };
+    if (this.socket.writableNeedDrain) this.socket.once('drain', go);
+    else setImmediate(go);
+  }
+
+  /** Flushes the current slab and starts a new one (the socket may still hold the old one's bytes). */
+  private newSlab(): void {
+    this.flushOut();
+    this.out = Buffer.allocUnsafe(OUT_SLAB);
+    this.outStart = 0;
+    this.outEnd = 0;
   }
 
   // --- liveness --------------------------------------------------------------------------------

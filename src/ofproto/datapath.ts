@@ -455,8 +455,12 @@ export class DatapathBridge {
     this.learn(res);
     this.credit(res.tables, res.buckets, 1n, BigInt(packet.length), b.now());
     const inOdp = this.ports.get(po.inPort)?.odpPort ?? ODPP_NONE;
-    b.dpif.execute({ packet, inPort: inOdp, actions: res.actions });
+    b.dpif.execute({ packet, inPort: inOdp, actions: res.actions, batch: true });
     return undefined;
+  }
+
+  flush(): void {
+    this.backer.dpif.flush();
   }
 
   // -------------------------------------------------------------------------------------------

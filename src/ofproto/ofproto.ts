@@ -109,8 +109,13 @@ export interface DatapathHooks {
   groupsChanged(ids: readonly number[]): void;
   /** A meter was added, changed or deleted (read the meter table for its config). */
   metersChanged(ids: readonly number[]): void;
-  /** Executes a validated PACKET_OUT; an error to answer with, or undefined. */
+  /**
+   * Executes a validated PACKET_OUT; an error to answer with, or undefined. Its frames may wait
+   * for the end of the tick, batched with the PACKET_OUTs that follow, until flush().
+   */
   packetOut(po: PacketOut): ErrorPair | undefined;
+  /** Sends the frames PACKET_OUTs left waiting (before a BARRIER_REPLY). */
+  flush(): void;
   /** Pushes the datapath's counters into the tables, groups, meters and ports (before stats and expiry). */
   sync(): void;
 }
@@ -323,7 +328,9 @@ export class Ofproto {
         });
         return;
       case OFPT.BARRIER_REQUEST:
-        // Everything before it was applied when its handler returned (see the file comment).
+        // Everything before it was applied when its handler returned (see the file comment); the
+        // frames of earlier PACKET_OUTs leave now, before the reply.
+        this.dp?.flush();
         conn.send({ type: OFPT.BARRIER_REPLY, xid });
         return;
       case OFPT.FLOW_MOD:

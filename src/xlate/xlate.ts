@@ -116,7 +116,7 @@ export function xlate(input: XlateInput): XlateResult {
   let error: string | undefined;
   try {
     if (input.actions !== undefined) {
-      note(ctx, `packet-out actions: ${formatOfActions(input.actions)}`);
+      if (ctx.lines !== undefined) note(ctx, `packet-out actions: ${formatOfActions(input.actions)}`);
       ctx.indent++;
       doActions(ctx, input.actions);
       ctx.indent--;
@@ -127,7 +127,7 @@ export function xlate(input: XlateInput): XlateResult {
     if (!(e instanceof LimitError)) throw e;
     error = e.message;
     ctx.indent = 0;
-    note(ctx, `>>>> ${error}: dropping <<<<`);
+    if (ctx.lines !== undefined) note(ctx, `>>>> ${error}: dropping <<<<`);
   }
   const result: XlateResult = {
     actions: error === undefined ? ctx.out : [],
@@ -237,7 +237,7 @@ function runPipeline(ctx: Ctx, start: number): void {
   }
   const actions = set.ordered();
   if (actions.length > 0) {
-    note(ctx, `action set: ${formatOfActions(actions)}`);
+    if (ctx.lines !== undefined) note(ctx, `action set: ${formatOfActions(actions)}`);
     ctx.indent++;
     doActions(ctx, actions);
     ctx.indent--;
@@ -246,7 +246,7 @@ function runPipeline(ctx: Ctx, start: number): void {
 
 /** Runs one instruction; returns the table to go to next (-1: none). */
 function doInstruction(ctx: Ctx, inst: Instruction, set: ActionSet, tableId: number, next: number): number {
-  note(ctx, formatInstruction(inst));
+  if (ctx.lines !== undefined) note(ctx, formatInstruction(inst));
   switch (inst.type) {
     case OFPIT.METER:
       commit(ctx);
@@ -278,7 +278,7 @@ function doInstruction(ctx: Ctx, inst: Instruction, set: ActionSet, tableId: num
     }
     case OFPIT.GOTO_TABLE:
       if (inst.tableId <= tableId || inst.tableId >= ctx.bridge.nTables) {
-        note(ctx, ` -> goto_table:${inst.tableId} is not a later table: ignored`);
+        if (ctx.lines !== undefined) note(ctx, ` -> goto_table:${inst.tableId} is not a later table: ignored`);
         return next;
       }
       return inst.tableId;
@@ -333,7 +333,7 @@ function actionSetOf(actions: readonly Action[]): Action[] {
 function doActions(ctx: Ctx, actions: readonly Action[]): void {
   for (const a of actions) {
     if (ctx.exit) return;
-    note(ctx, formatOfAction(a));
+    if (ctx.lines !== undefined) note(ctx, formatOfAction(a));
     doAction(ctx, a);
   }
 }
@@ -462,7 +462,7 @@ function doCopyTtlOut(ctx: Ctx): void {
 }
 
 function ttlExpired(ctx: Ctx, what: string): void {
-  note(ctx, ` -> TTL expired (${what}): packet-in INVALID_TTL, translation stops`);
+  if (ctx.lines !== undefined) note(ctx, ` -> TTL expired (${what}): packet-in INVALID_TTL, translation stops`);
   sendToController(ctx, OFPR.INVALID_TTL, undefined);
   ctx.exit = true;
 }
@@ -562,7 +562,7 @@ function outputTo(ctx: Ctx, ofport: number, inPortOk: boolean): void {
   if ((p.config & OFPPC.NO_FWD) !== 0) return note(ctx, ` -> port ${formatPort(ofport)} has no_fwd: skipped`);
   commit(ctx);
   emit(ctx, { type: 'output', port: p.odpPort });
-  note(ctx, ` -> output to port ${formatPort(ofport)} (datapath port ${p.odpPort})`);
+  if (ctx.lines !== undefined) note(ctx, ` -> output to port ${formatPort(ofport)} (datapath port ${p.odpPort})`);
 }
 
 /** FLOOD (all = false) or ALL: every port but the input port that qualifies. */
@@ -578,7 +578,7 @@ function doFlood(ctx: Ctx, all: boolean): void {
   if (to.length === 0) return note(ctx, ` -> ${all ? 'all' : 'flood'}: no port to send to`);
   commit(ctx);
   for (const p of to) emit(ctx, { type: 'output', port: p.odpPort });
-  note(ctx, ` -> ${all ? 'all' : 'flood'}: ports ${to.map((p) => formatPort(p.ofport)).join(' ')}`);
+  if (ctx.lines !== undefined) note(ctx, ` -> ${all ? 'all' : 'flood'}: ports ${to.map((p) => formatPort(p.ofport)).join(' ')}`);
 }
 
 function sendToController(ctx: Ctx, reason: number, maxLen: number | undefined): void {
@@ -596,7 +596,7 @@ function sendToController(ctx: Ctx, reason: number, maxLen: number | undefined):
   };
   commit(ctx);
   emit(ctx, { type: 'userspace', cookie });
-  note(ctx, ` -> packet-in: ${reason === OFPR.NO_MATCH ? 'no_match' : reason === OFPR.INVALID_TTL ? 'invalid_ttl' : 'action'}`);
+  if (ctx.lines !== undefined) note(ctx, ` -> packet-in: ${reason === OFPR.NO_MATCH ? 'no_match' : reason === OFPR.INVALID_TTL ? 'invalid_ttl' : 'action'}`);
 }
 
 /**
@@ -664,11 +664,11 @@ function doGroup(ctx: Ctx, id: number): void {
   ctx.groups.add(id);
   const g = ctx.bridge.group(id);
   if (g === undefined) {
-    note(ctx, ` -> no group ${id}: dropped`);
+    if (ctx.lines !== undefined) note(ctx, ` -> no group ${id}: dropped`);
     ctx.depth--;
     return;
   }
-  note(ctx, ` -> group ${id} (${formatGroupType(g.type)}, ${g.buckets.length} buckets)`);
+  if (ctx.lines !== undefined) note(ctx, ` -> group ${id} (${formatGroupType(g.type)}, ${g.buckets.length} buckets)`);
   switch (g.type) {
     case OFPGT.ALL:
       g.buckets.forEach((_, i) => runBucket(ctx, g, i));
@@ -701,7 +701,7 @@ function doGroup(ctx: Ctx, id: number): void {
 function runBucket(ctx: Ctx, g: XGroup, i: number): void {
   ctx.buckets.push({ groupId: g.id, bucket: i });
   const actions = actionSetOf(g.buckets[i]!.actions);
-  note(ctx, ` bucket ${i}: ${formatOfActions(actions)}`);
+  if (ctx.lines !== undefined) note(ctx, ` bucket ${i}: ${formatOfActions(actions)}`);
   onCopy(ctx, () => doActions(ctx, actions));
 }
 
@@ -804,19 +804,19 @@ function doNormal(ctx: Ctx): void {
   const realPort = ctx.inPort <= OFPP.MAX || ctx.inPort === OFPP.LOCAL;
   if (realPort) {
     ctx.learned.push({ vlan, macHi: srcHi, macLo: srcLo, ofport: ctx.inPort });
-    note(ctx, ` -> NORMAL: learned ${macText(srcHi, srcLo)} on port ${formatPort(ctx.inPort)} in VLAN ${vlan}`);
+    if (ctx.lines !== undefined) note(ctx, ` -> NORMAL: learned ${macText(srcHi, srcLo)} on port ${formatPort(ctx.inPort)} in VLAN ${vlan}`);
   }
   if ((dstHi & 0x0100) !== 0) {
-    note(ctx, ` -> NORMAL: ${dstHi === 0xffff && dstLo === 0xffffffff ? 'broadcast' : 'multicast'} destination: flooding`);
+    if (ctx.lines !== undefined) note(ctx, ` -> NORMAL: ${dstHi === 0xffff && dstLo === 0xffffffff ? 'broadcast' : 'multicast'} destination: flooding`);
     return doFlood(ctx, false);
   }
   const port = ctx.bridge.macs.lookup(vlan, dstHi, dstLo);
   if (port === undefined) {
-    note(ctx, ` -> NORMAL: ${macText(dstHi, dstLo)} not learned in VLAN ${vlan}: flooding`);
+    if (ctx.lines !== undefined) note(ctx, ` -> NORMAL: ${macText(dstHi, dstLo)} not learned in VLAN ${vlan}: flooding`);
     return doFlood(ctx, false);
   }
   if (port === ctx.inPort) return note(ctx, ` -> NORMAL: ${macText(dstHi, dstLo)} is on the input port: dropped`);
-  note(ctx, ` -> NORMAL: ${macText(dstHi, dstLo)} learned on port ${formatPort(port)}`);
+  if (ctx.lines !== undefined) note(ctx, ` -> NORMAL: ${macText(dstHi, dstLo)} learned on port ${formatPort(port)}`);
   outputTo(ctx, port, false);
 }
 
