@@ -194,6 +194,24 @@ test('flowPut of the same (mask, masked key) modifies: actions replaced, stats k
   t.is(dp.flowPut({ ...m, actions: [], ufid: 999 }), 'no flow 999');
 });
 
+test('flows of one mask share one stored mask array, never the caller\'s; keyGiven keeps the given key itself', (t) => {
+  const { dp, ports } = makeDp(3);
+  const a = match(1, [IPV4, [K.IPV4_DST, 0x0a000001]]);
+  const b = match(1, [IPV4, [K.IPV4_DST, 0x0a000002]]);
+  const ua = dp.flowPut({ ...a, actions: [out(2)] }) as number;
+  const ub = dp.flowPut({ ...b, actions: [out(3)], keyGiven: true }) as number;
+  const fa = dp.flowGet(ua)!;
+  const fb = dp.flowGet(ub)!;
+  t.is(fa.mask, fb.mask, 'one mask array for the subtable');
+  t.not(fa.mask, a.mask, 'a copy, not the caller\'s array');
+  t.not(fa.key, a.key, 'a masked copy of the key');
+  t.is(fb.key, b.key, 'keyGiven: the array handed over is the flow\'s key');
+  a.mask.fill(0); // the caller's arrays are its own again
+  ports[0]!.receive(buildPacket({ ipv4: { dst: '10.0.0.1' }, udp: {}, minLength: 60 }), buildPacket({ ipv4: { dst: '10.0.0.2' }, udp: {}, minLength: 60 }));
+  t.is(ports[1]!.sent.length, 1);
+  t.is(ports[2]!.sent.length, 1);
+});
+
 test('flowPut refuses an in_port that is not exact, and bad lengths', (t) => {
   const { dp } = makeDp(1);
   const m = match(1, [IPV4]);

@@ -181,6 +181,11 @@ export class Dpcls<F extends ClsFlow> {
     return st?.find(maskedKey);
   }
 
+  /** The mask array of the subtable whose mask equals `mask`, if there is one. */
+  maskLike(mask: FlowMask): FlowMask | undefined {
+    return this.subtableFor(mask)?.mask;
+  }
+
   insert(flow: F): void {
     let st = this.subtableFor(flow.mask);
     if (st === undefined) {

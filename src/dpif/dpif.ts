@@ -61,6 +61,11 @@ export interface FlowPut {
    */
   readonly ufid?: number;
   readonly resetStats?: boolean;
+  /**
+   * The key is already masked (key & mask === key) and handed over: a new flow keeps this very
+   * array instead of a masked copy. The caller must not change it afterwards.
+   */
+  readonly keyGiven?: boolean;
 }
 
 /** What came up: a packet that matched no flow, or one that ran a `userspace` action. */

@@ -351,7 +351,7 @@ export class UserspaceDatapath implements Dpif, ActionSink {
       } else {
         this.nMissed++;
         if (!exposed || this.upcalls.length >= this.maxUpcalls) this.nLost++;
-        else this.upcalls.push({ type: 'miss', inPort, packet: pkt, key: keys[i]!.slice() });
+        else this.upcalls.push({ type: 'miss', inPort, packet: pkt, key: copyKey(keys[i]!) });
       }
     }
   }
@@ -447,7 +447,7 @@ export class UserspaceDatapath implements Dpif, ActionSink {
     const { key, mask } = put;
     if (key.length !== K.WORDS || mask.length !== K.WORDS) return `key and mask must have ${K.WORDS} words`;
     if (mask[K.IN_PORT] !== 0xffffffff) return 'in_port must be exact in the mask';
-    const masked = applyMask(newKey(), key, mask);
+    const masked = put.keyGiven === true ? key : applyMask(newKey(), key, mask);
     const inPort = masked[K.IN_PORT]!;
     let flow: Megaflow | undefined;
     if (put.ufid !== undefined) {
@@ -466,13 +466,14 @@ export class UserspaceDatapath implements Dpif, ActionSink {
       return flow.ufid;
     }
     if (this.flows.size >= this.flowLimit) return 'flow limit reached';
-    flow = new Megaflow(this.nextUfid++, inPort, masked, copyKey(mask), put.actions);
-    this.flows.set(flow.ufid, flow);
     let cls = this.classifiers.get(inPort);
     if (cls === undefined) {
       cls = new Dpcls<Megaflow>();
       this.classifiers.set(inPort, cls);
     }
+    // Flows of one subtable share its mask array (masks are never changed once stored).
+    flow = new Megaflow(this.nextUfid++, inPort, masked, cls.maskLike(mask) ?? copyKey(mask), put.actions);
+    this.flows.set(flow.ufid, flow);
     cls.insert(flow);
     return flow.ufid;
   }

@@ -35,7 +35,7 @@ import { OFPE } from '../../proto/errors.js';
 import type { ErrorPair } from '../../proto/schema.js';
 import { OFPFF, OFPMBT, OFPP, OFPXMT, type Oxm, type PacketOut } from '../openflow/index.js';
 import { logger, type Logger } from '../common/log.js';
-import { K, applyMask, copyKey, equalKeys, maskWords, newKey, type FlowKey, type FlowMask } from '../packet/key.js';
+import { K, applyMask, equalKeys, maskWords, newKey, type FlowKey, type FlowMask } from '../packet/key.js';
 import { Packet, Offsets } from '../packet/packet.js';
 import { extract, formatKey } from '../packet/extract.js';
 import type { Netdev } from '../netdev/netdev.js';
@@ -66,11 +66,12 @@ export interface BackerOptions {
 interface Ukey {
   ufid: number;
   readonly bridge: DatapathBridge;
-  /** The flow it was translated from (OpenFlow port numbers), kept for re-translation. */
+  /**
+   * The flow it was translated from (OpenFlow port numbers), kept for re-translation: the
+   * upcall's own copy of the packet's key. The megaflow is flow & mask.
+   */
   readonly flow: FlowKey;
   mask: FlowMask;
-  /** flow & mask */
-  megaKey: FlowKey;
   actions: readonly OdpAction[];
   tables: readonly TableVisit[];
   buckets: readonly BucketUse[];
@@ -381,14 +382,17 @@ export class DatapathBridge {
     b.dpif.execute({ packet: up.packet, inPort: up.inPort, actions: res.actions });
   }
 
-  /** Installs the megaflow for a translation (with its ukey); a refusal (flow limit) is counted. */
+  /**
+   * Installs the megaflow for a translation (with its ukey); a refusal (flow limit) is counted.
+   * The ukey keeps `flow` itself (an upcall's key: nobody else holds it).
+   */
   private install(flow: FlowKey, res: XlateResult, odpIn: number, now: number): void {
     const b = this.backer;
     const dpKey = newKey();
     applyMask(dpKey, flow, res.mask);
     dpKey[K.IN_PORT] = odpIn;
     if (res.mask[K.IN_PHY_PORT] !== 0) dpKey[K.IN_PHY_PORT] = odpIn & res.mask[K.IN_PHY_PORT]!;
-    const ufid = b.dpif.flowPut({ key: dpKey, mask: res.mask, actions: res.actions });
+    const ufid = b.dpif.flowPut({ key: dpKey, mask: res.mask, actions: res.actions, keyGiven: true });
     if (typeof ufid === 'string') {
       b.stats.installFailed++;
       return;
@@ -401,7 +405,7 @@ export class DatapathBridge {
       this.mine.delete(old);
     }
     const u: Ukey = {
-      ufid, bridge: this, flow: copyKey(flow), mask: res.mask, megaKey: applyMask(newKey(), flow, res.mask),
+      ufid, bridge: this, flow, mask: res.mask,
       actions: res.actions, tables: res.tables, buckets: res.buckets, deps: res.deps,
       pure: isPure(res), pushedPackets: old?.pushedPackets ?? 0n, pushedBytes: old?.pushedBytes ?? 0n,
       pushedUsed: old?.pushedUsed ?? 0, createdAt: now,
@@ -415,8 +419,8 @@ export class DatapathBridge {
   private learn(res: XlateResult): void {
     for (const l of res.learned) {
       if (!this.macs.learn(l)) continue;
-      this.revalidateWhere((u) => u.deps.macs && u.megaKey[K.ETH_DST] === (l.macHi & u.mask[K.ETH_DST]!)
-        && u.megaKey[K.ETH_DST + 1] === (l.macLo & u.mask[K.ETH_DST + 1]!));
+      this.revalidateWhere((u) => u.deps.macs && ((u.flow[K.ETH_DST]! ^ l.macHi) & u.mask[K.ETH_DST]!) === 0
+        && ((u.flow[K.ETH_DST + 1]! ^ l.macLo) & u.mask[K.ETH_DST + 1]!) === 0);
     }
   }
 
@@ -614,7 +618,7 @@ export class DatapathBridge {
     const words = wordsOf(rule.mask);
     for (let j = 0; j < words.length; j++) {
       const i = words[j]!;
-      if (((u.megaKey[i]! ^ rule.vals[j]!) & u.mask[i]! & rule.mask[i]!) !== 0) return false;
+      if (((u.flow[i]! ^ rule.vals[j]!) & u.mask[i]! & rule.mask[i]!) !== 0) return false;
     }
     return true;
   }
