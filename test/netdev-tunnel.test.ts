@@ -65,7 +65,7 @@ test('Geneve: options travel as TLVs; O and C bits; decode checks version, proto
   t.is(hex(d.subarray(20)), hex(f));
   const h = newTunnelHeader();
   t.is(decodeGeneve(d, h), undefined);
-  t.deepEqual({ ...h }, { vni: 42, optStart: 8, optLen: 12, oam: true, frameStart: 20 });
+  t.deepEqual({ ...h }, { vni: 42, flags: TUN_FLAG.KEY | TUN_FLAG.OAM, optStart: 8, optLen: 12, frameStart: 20 });
   t.is(encodeGeneve(7, f)[1], 0, 'no options: no C bit');
 
   const bad = (mutate: (b: Buffer) => Buffer | Uint8Array): string | undefined => decodeGeneve(mutate(Buffer.from(d)), newTunnelHeader());

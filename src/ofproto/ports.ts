@@ -30,9 +30,9 @@ import { duration } from './flow-table.js';
 /**
  * dummy: in memory; internal: the LOCAL port; patch: a wire to a peer port (netdev/patch.ts);
  * system: an existing Linux interface (netdev/afpacket.ts); tap: a TAP device (netdev/tap.ts);
- * vxlan, geneve: UDP tunnels (netdev/tunnel.ts).
+ * vxlan, geneve: UDP tunnels; gre: GRE over a raw IP socket (netdev/tunnel.ts).
  */
-export type PortType = 'dummy' | 'internal' | 'patch' | 'system' | 'tap' | 'vxlan' | 'geneve';
+export type PortType = 'dummy' | 'internal' | 'patch' | 'system' | 'tap' | 'vxlan' | 'geneve' | 'gre';
 
 export interface PortSpec {
   readonly name: string;
