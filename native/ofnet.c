@@ -1139,8 +1139,9 @@ static unsigned raw_drain(port_t *p, int *err) {
       continue;
     }
     /* Pack: slot j moves down to where the previous record ended (never upwards). */
+    const size_t base = off;
     for (int j = 0; j < r; j++) {
-      uint8_t *from = p->rxbuf + off + (size_t)j * slot + REC_HDR;
+      uint8_t *from = p->rxbuf + base + (size_t)j * slot + REC_HDR;
       uint8_t *rec = p->rxbuf + off;
       uint32_t len = msgs[j].msg_len > p->max_frame ? p->max_frame : msgs[j].msg_len;
       uint16_t flags = (msgs[j].msg_hdr.msg_flags & MSG_TRUNC) ? OFNET_F_TRUNCATED : 0;
