@@ -1101,9 +1101,10 @@ static napi_value CloseMonitor(napi_env env, napi_callback_info info) {
  * small packets do not waste the buffer; one longer than a slot arrives cut, flagged
  * OFNET_F_TRUNCATED.
  *
- * POLLERR on a raw socket is a pending error, not a dead descriptor: an ICMP report (protocol
- * or host unreachable) for something this socket sent sets it, and the next read returns it
- * once. It reaches JavaScript as the callback's negative errno; polling goes on.
+ * POLLERR on a raw socket is a pending error, not a dead descriptor (the next read returns it
+ * once): it reaches JavaScript as the callback's negative errno, and polling goes on. ICMP
+ * answers to what was sent do not set one: Linux reports them only to connected raw sockets and
+ * to those with IP_RECVERR, and this one is neither.
  */
 
 /* How many datagrams one recvmmsg/sendmmsg call handles. */

@@ -10,9 +10,10 @@
  * - Transmit: a batch of payloads, each with its own destination, packed into one staging buffer
  *   and sent with one sendmmsg(2); the kernel builds the IP headers (TTL from the system default,
  *   ToS 0, fragmenting what is longer than the path MTU).
- * - Errors the kernel reports on the socket (an ICMP protocol- or host-unreachable for something
- *   sent: a far end that does not speak the protocol) come back as an errno, counted by the
- *   owner; nothing a peer sends makes this throw.
+ * - An error pending on the socket comes back as an errno, counted by the owner. (ICMP answers
+ *   to what was sent are not among them: Linux reports those only to a connected raw socket or
+ *   one with IP_RECVERR, and this one is neither, like node:dgram's UDP sockets.) Nothing a peer
+ *   sends makes this throw.
  *
  * Opening needs CAP_NET_RAW; without it, or without the addon, open() says so.
  */
@@ -35,7 +36,7 @@ export interface RawIpHandler {
   packet(buf: Buffer, start: number, src: number, dst: number, tosTtl: number): void;
   /** A packet that could not be used: longer than the socket reads whole, or a malformed IPv4 header. */
   bad(reason: string): void;
-  /** An error the kernel reported on the socket (a negative errno). */
+  /** An error pending on the socket (a negative errno). */
   error(errno: number): void;
 }
 

@@ -475,8 +475,8 @@ class RawIpTransport implements TunnelTransport {
     const handler: RawIpHandler = {
       packet: (buf, start, src, dst, tosTtl) => ep.arrive(buf, start, src, dst, 0, tosTtl),
       bad: () => ep.ports[0]?.countRx('error'),
-      // An ICMP report for something sent (most often: the far end has no GRE and answered
-      // protocol unreachable). Which port sent it is unknown: the first port counts it.
+      // An error pending on the socket concerns what was sent; which port sent it is unknown:
+      // the first port counts it.
       error: (errno) => {
         ep.ports[0]?.countTxError();
         log.debug('tunnel socket error', { type: ep.type, local: ep.localIp, error: errnoName(errno) });
