@@ -593,6 +593,8 @@ test.serial('gre: demultiplexed by remote and key; malformed packets and clashes
   try {
     t.is(TunnelNetdev.open('g-dup', 'gre', { remoteIp: LO(3), localIp: LO(2), key: 7 }),
       `gre port g-dup: port g-exact already takes remote_ip=${LO(3)} key=7 on ${LO(2)} (GRE)`);
+    t.is(TunnelNetdev.open('g-far', 'gre', { remoteIp: LO(3), localIp: '192.0.2.77' }),
+      'gre port g-far: local_ip 192.0.2.77 is not an address of this host (bind 192.0.2.77: Cannot assign requested address)');
     t.is(TunnelNetdev.open('g-wild', 'gre', { remoteIp: LO(3) }),
       `gre port g-wild: GRE is taken on ${LO(2)} by port g-exact; a GRE socket on every address and one on a single address would both get each packet: give the ports the same local_ip`);
     const rx = devs.map(collect);
