@@ -250,13 +250,18 @@ function open(name: string, type: TunnelType, o: Record<string, string>): Tunnel
 /** Collects batches a netdev delivers; `next(n)` waits for n packets in all. */
 function collect(dev: Netdev): { got: Packet[][]; next: (n: number) => Promise<Packet[]> } {
   const got: Packet[][] = [];
+  const w = arrivals(dev.name, () => got.flat());
+  dev.setReceiver((b) => { got.push(b); w.arrived(); });
+  return { got, next: w.next };
+}
+
+/** Waiting for things to arrive: next(n) resolves with all() once it holds n (10 s at most). */
+function arrivals<T>(what: string, all: () => T[]): { arrived: () => void; next: (n: number) => Promise<T[]> } {
   let waiter: (() => void) | undefined;
-  dev.setReceiver((b) => { got.push(b); waiter?.(); });
-  const all = () => got.flat();
   return {
-    got,
+    arrived: () => waiter?.(),
     next: (n) => new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`${dev.name}: ${all().length} of ${n} packets`)), 10_000);
+      const timer = setTimeout(() => reject(new Error(`${what}: ${all().length} of ${n} packets`)), 10_000);
       const check = () => {
         if (all().length >= n) { clearTimeout(timer); waiter = undefined; resolve(all()); }
       };
@@ -466,21 +471,16 @@ function openGre(name: string, o: Record<string, string>): TunnelNetdev {
 /** A raw GRE socket of the test's own, bound to `local`: what arrives there, and a way to send crafted payloads. */
 function greWire(local: string): { got: Buffer[]; next: (n: number) => Promise<Buffer[]>; send: (payload: Uint8Array, to: string) => void; close: () => void } {
   const got: Buffer[] = [];
-  let waiter: (() => void) | undefined;
+  const w = arrivals(`wire ${local}`, () => got);
   const s = RawIpSocket.open('test socket', IPPROTO_GRE, ip4(local), {
-    packet: (buf, start) => { got.push(buf.subarray(start)); waiter?.(); },
+    packet: (buf, start) => { got.push(buf.subarray(start)); w.arrived(); },
     bad: () => {},
     error: () => {},
   });
   if (typeof s === 'string') throw new Error(s);
   return {
     got,
-    next: (n) => new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`wire ${local}: ${got.length} of ${n} packets`)), 10_000);
-      const check = () => { if (got.length >= n) { clearTimeout(timer); waiter = undefined; resolve(got); } };
-      waiter = check;
-      check();
-    }),
+    next: w.next,
     send: (payload, to) => {
       const sent = new Uint8Array(1);
       if (s.send([payload], [ip4(to)], 1, sent) !== 1) throw new Error(`wire ${local}: not sent`);

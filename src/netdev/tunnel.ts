@@ -46,8 +46,8 @@
  * best, as OVS chooses: the same remote_ip and key, then the same remote_ip with key=flow, then
  * remote_ip=flow with the same key, then remote_ip=flow with key=flow. Two ports with the same
  * remote_ip and key on one socket, a VXLAN and a Geneve port on one UDP port, or a wildcard and
- * a specific local_ip on one UDP port (or for GRE at all: both sockets would get the packet) are
- * refused when the port is created, with the reason. A packet no port takes, or one that is not
+ * a specific local_ip on one UDP port, or for GRE at all (both raw sockets would get every
+ * packet), are refused when the port is created, with the reason. A packet no port takes, or one that is not
  * a valid packet of its type, is counted on the socket's first port (rxDropped, rxErrors) and
  * dropped; nothing a peer sends makes a port throw.
  *
@@ -58,7 +58,7 @@
  * Not carried: the outer ToS and TTL of received UDP datagrams (dgram does not report them:
  * tun_tos and tun_ttl read 0), outer IPv6 (IPv4 only), the VXLAN source-port entropy (datagrams
  * leave from the bound port), GRE sequence numbers on transmit, outer ToS/TTL chosen per frame
- * (the kernel's defaults: TTL 64, ToS 0). Geneve options are carried as bytes, not interpreted
+ * or per port (the kernel's defaults go out: the system's default TTL, ToS 0). Geneve options are carried as bytes, not interpreted
  * (critical or not); a datagram with more than 64 bytes of them (what the flow key holds) is
  * counted as an error and dropped. Outgoing Geneve options are those the packet came in with
  * (OpenFlow 1.3 cannot set them).
