@@ -1,5 +1,5 @@
 # The native half of ofswitch's Linux ports (native/ofnet.c): AF_PACKET rings, TAP devices,
-# link state. Built by `npm install` / `npm ci` (package.json "install"); optional: without it
+# raw IP sockets (GRE), link state. Built by `npm install` / `npm ci` (package.json "install"); optional: without it
 # the switch runs with dummy, patch and UDP tunnel ports.
 {
   "targets": [

@@ -12,6 +12,7 @@ import { runFlowModBench, printFlowModBench } from './flowmod.js';
 import { runDatapathBench, printDatapathBench } from './datapath.js';
 import { runSwitchBench, printSwitchBench } from './switch.js';
 import { runNetdevBench, printNetdevBench } from './netdev.js';
+import { runTunnelBench, printTunnelBench } from './tunnel.js';
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
@@ -33,6 +34,8 @@ const whole = await runSwitchBench(quick);
 printSwitchBench(whole);
 const netdev = await runNetdevBench(quick);
 printNetdevBench(netdev);
+const tunnel = await runTunnelBench(quick);
+printTunnelBench(tunnel);
 if (jsonAt >= 0 && args[jsonAt + 1]) {
-  writeFileSync(args[jsonAt + 1]!, JSON.stringify({ date: new Date().toISOString(), node: process.version, codec, extract, rewrite, classifier, flowmod, datapath, switch: whole, netdev }, null, 2));
+  writeFileSync(args[jsonAt + 1]!, JSON.stringify({ date: new Date().toISOString(), node: process.version, codec, extract, rewrite, classifier, flowmod, datapath, switch: whole, netdev, tunnel }, null, 2));
 }

@@ -77,7 +77,7 @@
 #define REC_HDR 8
 #define ABI_VERSION 1
 
-enum port_kind { KIND_PACKET = 1, KIND_TAP = 2 };
+enum port_kind { KIND_PACKET = 1, KIND_TAP = 2, KIND_RAWIP = 3 };
 
 typedef struct port {
   int fd;
@@ -623,6 +623,9 @@ static napi_value OpenTap(napi_env env, napi_callback_info info) {
   return obj;
 }
 
+/* Raw IP ports have their own wake-up handler (the "Raw IP ports" section below). */
+static void on_raw_readable(uv_poll_t *h, int status, int events);
+
 /* start(port, rxBuffer, budget, cb(count, err)): begins polling; frames go into rxBuffer. */
 static napi_value Start(napi_env env, napi_callback_info info) {
   size_t argc = 4;
@@ -666,7 +669,7 @@ static napi_value Start(napi_env env, napi_callback_info info) {
   p->rxbuf = data;
   p->rxcap = len;
   p->budget = budget;
-  int r = uv_poll_start(&p->poll, UV_READABLE, on_port_readable);
+  int r = uv_poll_start(&p->poll, UV_READABLE, p->kind == KIND_RAWIP ? on_raw_readable : on_port_readable);
   if (r != 0) {
     port_release_refs(p);
     return throw_errno(env, -r, "uv_poll_start");
@@ -1082,6 +1085,240 @@ static napi_value CloseMonitor(napi_env env, napi_callback_info info) {
 }
 
 /* ------------------------------------------------------------------------------------------ */
+/* Raw IP ports: one IP protocol over SOCK_RAW (GRE tunnels, src/netdev/rawip.ts)             */
+/* ------------------------------------------------------------------------------------------ */
+
+/*
+ * A raw IPv4 socket for one protocol: the kernel gives it every packet of that protocol
+ * addressed to the host (only those to the bound address when it is bound), whole and IP header
+ * first, after reassembling fragments; what is written to it goes out behind an IP header the
+ * kernel builds (no IP_HDRINCL), to the address each message names. So one socket serves every
+ * tunnel port of a protocol and local address, and each packet of a transmit batch carries its
+ * own destination.
+ *
+ * Receive records are those of the other kinds, each holding one whole IP packet (header
+ * included). They are read with recvmmsg(2) into slots of max_frame bytes and then packed, so
+ * small packets do not waste the buffer; one longer than a slot arrives cut, flagged
+ * OFNET_F_TRUNCATED.
+ *
+ * POLLERR on a raw socket is a pending error, not a dead descriptor (the next read returns it
+ * once): it reaches JavaScript as the callback's negative errno, and polling goes on. ICMP
+ * answers to what was sent do not set one: Linux reports them only to connected raw sockets and
+ * to those with IP_RECVERR, and this one is neither.
+ */
+
+/* How many datagrams one recvmmsg/sendmmsg call handles. */
+#define RAW_CHUNK 32
+
+/* Datagrams into the JavaScript buffer; *err gets -errno of a pending error read on the way. */
+static unsigned raw_drain(port_t *p, int *err) {
+  struct mmsghdr msgs[RAW_CHUNK];
+  struct iovec iov[RAW_CHUNK];
+  const size_t slot = REC_HDR + p->max_frame;
+  unsigned n = 0;
+  size_t off = 0;
+  int errors = 0;
+  while (n < p->budget) {
+    unsigned k = 0;
+    while (k < RAW_CHUNK && n + k < p->budget && off + (k + 1) * slot <= p->rxcap) {
+      iov[k].iov_base = p->rxbuf + off + k * slot + REC_HDR;
+      iov[k].iov_len = p->max_frame;
+      memset(&msgs[k], 0, sizeof msgs[k]);
+      msgs[k].msg_hdr.msg_iov = &iov[k];
+      msgs[k].msg_hdr.msg_iovlen = 1;
+      k++;
+    }
+    if (k == 0) break; /* the buffer is full: the rest waits for the next wake-up */
+    int r = recvmmsg(p->fd, msgs, k, MSG_DONTWAIT, NULL);
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+      /* A pending socket error, cleared by this read: report it and read on. A descriptor that
+       * keeps failing is not read forever. */
+      *err = -errno;
+      if (++errors >= 4) break;
+      continue;
+    }
+    /* Pack: slot j moves down to where the previous record ended (never upwards). */
+    const size_t base = off;
+    for (int j = 0; j < r; j++) {
+      uint8_t *from = p->rxbuf + base + (size_t)j * slot + REC_HDR;
+      uint8_t *rec = p->rxbuf + off;
+      uint32_t len = msgs[j].msg_len > p->max_frame ? p->max_frame : msgs[j].msg_len;
+      uint16_t flags = (msgs[j].msg_hdr.msg_flags & MSG_TRUNC) ? OFNET_F_TRUNCATED : 0;
+      if (from != rec + REC_HDR) memmove(rec + REC_HDR, from, len);
+      memcpy(rec, &len, 4);
+      memcpy(rec + 4, &flags, 2);
+      memset(rec + 6, 0, 2);
+      off += REC_HDR + len;
+    }
+    n += (unsigned)r;
+    if ((unsigned)r < k) break; /* nothing more queued right now */
+  }
+  return n;
+}
+
+static void on_raw_readable(uv_poll_t *h, int status, int events) {
+  (void)events;
+  port_t *p = h->data;
+  if (p->closing || p->rxbuf == NULL) return;
+  napi_env env = p->env;
+  int err = 0;
+  if (status < 0) {
+    /* libuv turns POLLERR into UV_EBADF and stops the handle: take the pending error (reading
+     * SO_ERROR clears it) and poll again. */
+    p->polling = 0;
+    int soerr = 0;
+    socklen_t sl = sizeof soerr;
+    if (getsockopt(p->fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) == 0) {
+      err = soerr ? -soerr : 0;
+      if (uv_poll_start(&p->poll, UV_READABLE, on_raw_readable) == 0) p->polling = 1;
+    } else {
+      err = status;
+    }
+  }
+  unsigned n = p->polling || status >= 0 ? raw_drain(p, &err) : 0;
+  if (n == 0 && err == 0) return;
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(env, &scope) != napi_ok) return;
+  napi_value argv[2] = {num(env, n), num(env, err)};
+  p->in_cb = 1;
+  call_js(env, p->self, p->cb, p->actx, 2, argv);
+  p->in_cb = 0;
+  if (p->closing && p->actx) {
+    napi_async_destroy(env, p->actx);
+    p->actx = NULL;
+  }
+  napi_close_handle_scope(env, scope);
+}
+
+/* openRawIp(protocol, localAddr, maxFrame) -> port. protocol 1..254; localAddr an IPv4 address
+ * as a number (host order), 0 for every address; maxFrame the largest packet read whole (576 to
+ * 65535, default 65535). Throws Error{code}: EPERM without CAP_NET_RAW, EADDRNOTAVAIL when
+ * localAddr is not the host's. */
+static napi_value OpenRawIp(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  uint32_t proto = 0, local = 0, max_frame = 65535;
+  if (argc < 2 || get_u32(env, argv[0], &proto) != 0 || get_u32(env, argv[1], &local) != 0) {
+    napi_throw_type_error(env, NULL, "openRawIp(protocol, localAddr[, maxFrame])");
+    return NULL;
+  }
+  /* 0 is IPv6 hop-by-hop (no raw socket for it) and 255 is IPPROTO_RAW, which never receives. */
+  if (proto == 0 || proto >= 255) {
+    napi_throw_range_error(env, "EINVAL", "ofnet: a raw IP protocol is 1..254");
+    return NULL;
+  }
+  if (argc > 2) get_u32(env, argv[2], &max_frame);
+  if (max_frame < 576 || max_frame > 65535) max_frame = 65535;
+  int fd = socket(AF_INET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, (int)proto);
+  if (fd < 0) return throw_errno(env, errno, "socket(AF_INET, SOCK_RAW)");
+  if (local != 0) {
+    struct sockaddr_in sin;
+    memset(&sin, 0, sizeof sin);
+    sin.sin_family = AF_INET;
+    sin.sin_addr.s_addr = htonl(local);
+    if (bind(fd, (struct sockaddr *)&sin, sizeof sin) < 0) {
+      int e = errno;
+      close(fd);
+      char what[64], addr[INET_ADDRSTRLEN];
+      inet_ntop(AF_INET, &sin.sin_addr, addr, sizeof addr);
+      snprintf(what, sizeof what, "bind %s", addr);
+      return throw_errno(env, e, what);
+    }
+  }
+  /* Room for bursts while JavaScript is busy: SO_RCVBUFFORCE passes rmem_max with
+   * CAP_NET_ADMIN; otherwise the plain option, which the kernel caps. Best effort. */
+  int rcv = 4 << 20;
+  if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcv, sizeof rcv) < 0) setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof rcv);
+  port_t *p = port_alloc(fd, KIND_RAWIP);
+  if (!p) {
+    close(fd);
+    return throw_errno(env, ENOMEM, "port");
+  }
+  p->max_frame = max_frame;
+  napi_value obj = make_port(env, p);
+  if (!obj) return NULL;
+  napi_value v;
+  napi_create_uint32(env, proto, &v);
+  napi_set_named_property(env, obj, "protocol", v);
+  napi_create_uint32(env, max_frame, &v);
+  napi_set_named_property(env, obj, "maxFrame", v);
+  return obj;
+}
+
+/* sendTo(port, buf, lens: Uint32Array, count, dsts: Uint32Array) -> packets sent. Packet i is
+ * lens[i] bytes of buf (back to back, no IP header) and goes to dsts[i], an IPv4 address as a
+ * number (host order). lens[i] is zeroed for each packet not sent. A packet the kernel refuses
+ * for itself (no route to its destination, too long) is skipped; a full socket buffer stops the
+ * batch. */
+static napi_value SendTo(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  port_t *p = argc >= 5 ? unwrap_port(env, argv[0]) : NULL;
+  if (!p) return NULL;
+  void *data = NULL, *lens_data = NULL, *dst_data = NULL;
+  size_t blen = 0, nlens = 0, ndsts = 0;
+  napi_typedarray_type tl, td;
+  uint32_t count = 0;
+  if (p->kind != KIND_RAWIP || napi_get_buffer_info(env, argv[1], &data, &blen) != napi_ok ||
+      napi_get_typedarray_info(env, argv[2], &tl, &nlens, &lens_data, NULL, NULL) != napi_ok ||
+      tl != napi_uint32_array || get_u32(env, argv[3], &count) != 0 ||
+      napi_get_typedarray_info(env, argv[4], &td, &ndsts, &dst_data, NULL, NULL) != napi_ok ||
+      td != napi_uint32_array) {
+    napi_throw_type_error(env, NULL, "sendTo(raw IP port, buf, lens: Uint32Array, count, dsts: Uint32Array)");
+    return NULL;
+  }
+  if (count > nlens) count = (uint32_t)nlens;
+  if (count > ndsts) count = (uint32_t)ndsts;
+  uint32_t *lens = lens_data;
+  const uint32_t *dsts = dst_data;
+  const uint8_t *base = data;
+  uint32_t i = 0, sent = 0;
+  size_t off = 0;
+  struct mmsghdr msgs[RAW_CHUNK];
+  struct iovec iov[RAW_CHUNK];
+  struct sockaddr_in to[RAW_CHUNK];
+  while (p->fd >= 0 && i < count) {
+    unsigned k = 0;
+    size_t o = off;
+    while (k < RAW_CHUNK && i + k < count && o + lens[i + k] <= blen) {
+      memset(&to[k], 0, sizeof to[k]);
+      to[k].sin_family = AF_INET;
+      to[k].sin_addr.s_addr = htonl(dsts[i + k]);
+      iov[k].iov_base = (void *)(base + o);
+      iov[k].iov_len = lens[i + k];
+      memset(&msgs[k], 0, sizeof msgs[k]);
+      msgs[k].msg_hdr.msg_name = &to[k];
+      msgs[k].msg_hdr.msg_namelen = sizeof to[k];
+      msgs[k].msg_hdr.msg_iov = &iov[k];
+      msgs[k].msg_hdr.msg_iovlen = 1;
+      o += lens[i + k];
+      k++;
+    }
+    if (k == 0) break; /* lengths run past the buffer: the rest is not sent */
+    int r = sendmmsg(p->fd, msgs, k, MSG_DONTWAIT);
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS || errno == EBADF) break;
+      /* This packet's own trouble (EMSGSIZE, ENETUNREACH, EHOSTUNREACH, EACCES for a broadcast
+       * address, EPERM from a firewall): skip it, the next may go elsewhere. */
+      off += lens[i];
+      lens[i] = 0;
+      i++;
+      continue;
+    }
+    for (int j = 0; j < r; j++) off += lens[i + j];
+    sent += (uint32_t)r;
+    i += (uint32_t)r;
+  }
+  for (; i < count; i++) lens[i] = 0;
+  return num(env, sent);
+}
+
+/* ------------------------------------------------------------------------------------------ */
 
 static napi_value Init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
@@ -1097,6 +1334,8 @@ static napi_value Init(napi_env env, napi_value exports) {
       {"setIfMtu", NULL, SetIfMtu, NULL, NULL, NULL, napi_default, NULL},
       {"linkMonitor", NULL, LinkMonitor, NULL, NULL, NULL, napi_default, NULL},
       {"closeMonitor", NULL, CloseMonitor, NULL, NULL, NULL, napi_default, NULL},
+      {"openRawIp", NULL, OpenRawIp, NULL, NULL, NULL, napi_default, NULL},
+      {"sendTo", NULL, SendTo, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   napi_value v;

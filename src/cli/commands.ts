@@ -23,7 +23,7 @@ const HELP = `commands:
   add-br BRIDGE [DPID]                  add a bridge (with its LOCAL port)
   del-br BRIDGE                         remove a bridge, its ports and flows
   list-ports BRIDGE                     port names of a bridge
-  add-port BRIDGE NAME[@OFPORT][,type=dummy|patch|system|tap|vxlan|geneve][,KEY=VALUE...]
+  add-port BRIDGE NAME[@OFPORT][,type=dummy|patch|system|tap|vxlan|geneve|gre][,KEY=VALUE...]
                                         add a port (PORT_STATUS to the controllers)
   del-port [BRIDGE] PORT                remove a port
   set-controller BRIDGE TARGET...       connect to these controllers (replacing the others)
@@ -100,7 +100,7 @@ export function switchCommands(sw: RunningSwitch): CommandHandler {
       }
       case 'add-port': {
         const [br, text] = rest;
-        if (br === undefined || text === undefined || rest.length > 2) throw new CtlError('usage: add-port BRIDGE NAME[@OFPORT][,type=dummy|patch|system|tap|vxlan|geneve][,KEY=VALUE...]');
+        if (br === undefined || text === undefined || rest.length > 2) throw new CtlError('usage: add-port BRIDGE NAME[@OFPORT][,type=dummy|patch|system|tap|vxlan|geneve|gre][,KEY=VALUE...]');
         const spec = parsePortSpec(text);
         if (typeof spec === 'string') throw new CtlError(spec.replace(/^--port /, ''));
         const r = sw.addPort(br, spec);

@@ -14,6 +14,7 @@
  *         p1: {ofport: 1, type: dummy, tx_pcap: /tmp/p1.pcap}
  *         veth0: {type: system}
  *         pa: {type: patch, peer: pb}
+ *         gre0: {type: gre, remote_ip: 192.0.2.2, key: 42, csum: true}   # root, native addon
  *   tls: {private-key: key.pem, certificate: cert.pem, ca-cert: ca.pem}
  *   log-level: info                   # error, warn, info, debug
  *   log-format: text                  # or json
@@ -95,7 +96,8 @@ function portOf(name: string, v: unknown, path: string): PortSpec {
   let text = name;
   const opts: string[] = [];
   for (const [k, x] of Object.entries(m)) {
-    if (typeof x !== 'string' && typeof x !== 'number') fail(`${path}.${k}`, 'expected a string or a number');
+    // A boolean for flags such as a gre port's csum: true.
+    if (typeof x !== 'string' && typeof x !== 'number' && typeof x !== 'boolean') fail(`${path}.${k}`, 'expected a string, a number or true/false');
     if (k === 'ofport') text = `${name}@${x}`;
     else opts.push(`${k}=${x}`);
   }

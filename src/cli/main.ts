@@ -56,6 +56,9 @@ Switch:
                              type=vxlan|geneve,remote_ip=IP|flow[,key=VNI|flow][,local_ip=IP]
                              [,dst_port=N]: a UDP tunnel (key=flow: the VNI is OpenFlow's
                              tunnel_id; remote_ip=flow: learned from what arrives)
+                             type=gre,remote_ip=IP|flow[,key=N|flow][,local_ip=IP][,csum=true]:
+                             a GRE tunnel carrying Ethernet (the 32-bit GRE key is tunnel_id;
+                             no key: none sent; root and the native addon needed)
     --socket PATH            serve the control socket there (default
                              $OFSWITCH_RUNDIR/ofswitch.ctl, OFSWITCH_RUNDIR defaulting to /tmp)
     --local-port dummy|internal

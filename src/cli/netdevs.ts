@@ -1,7 +1,7 @@
 /**
  * The devices behind ports, by port type: what `start --port` and `ctl add-port` create.
  * dummy (in memory, pcap files), patch (in pairs), system and tap (the native addon), vxlan and
- * geneve (UDP tunnels, netdev/tunnel.ts).
+ * geneve (UDP tunnels) and gre (a raw IP socket of the native addon), netdev/tunnel.ts.
  */
 
 import type { PortSpec } from '../ofproto/ports.js';
@@ -46,7 +46,7 @@ export function openNetdev(spec: PortSpec): Netdev {
   }
   // A string: the port types of ofproto/ports.ts may not list the tunnel types yet.
   const type: string = spec.type ?? 'dummy';
-  if (type === 'vxlan' || type === 'geneve') {
+  if (type === 'vxlan' || type === 'geneve' || type === 'gre') {
     const opts = parseTunnelOptions(type, spec.options ?? {});
     if (typeof opts === 'string') throw new Error(`${type} port ${spec.name}: ${opts}`);
     const d = TunnelNetdev.open(spec.name, type, opts);

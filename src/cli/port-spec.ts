@@ -1,11 +1,11 @@
 /**
  * The port syntax of `ofswitch start --port` and `ofswitch ctl add-port`:
- * NAME[@OFPORT][,type=dummy|patch][,KEY=VALUE...], with the options each type takes.
+ * NAME[@OFPORT][,type=TYPE][,KEY=VALUE...], with the options each type takes.
  */
 
 import { OFPP } from '../openflow/index.js';
 import type { PortSpec, PortType } from '../ofproto/ports.js';
-import { parseTunnelOptions, TUNNEL_OPTION_NAMES } from '../netdev/tunnel.js';
+import { GRE_OPTION_NAMES, parseTunnelOptions, TUNNEL_OPTION_NAMES } from '../netdev/tunnel.js';
 
 /** Options each port type takes. */
 const PORT_OPTIONS: Readonly<Record<string, readonly string[]>> = {
@@ -16,14 +16,16 @@ const PORT_OPTIONS: Readonly<Record<string, readonly string[]>> = {
   internal: [],
   vxlan: TUNNEL_OPTION_NAMES,
   geneve: TUNNEL_OPTION_NAMES,
+  gre: GRE_OPTION_NAMES,
 };
 
 /** The types a port may be given (internal is the LOCAL port's own). */
-const PORT_TYPES: readonly string[] = ['dummy', 'patch', 'system', 'tap', 'vxlan', 'geneve'];
+const PORT_TYPES: readonly string[] = ['dummy', 'patch', 'system', 'tap', 'vxlan', 'geneve', 'gre'];
 
 /**
- * Parses `NAME[@OFPORT][,type=dummy|patch|system|tap|vxlan|geneve][,key=value…]`. Tunnel ports
- * take remote_ip=IP|flow (required), local_ip=IP, key=VNI|flow and dst_port=N (netdev/tunnel.ts).
+ * Parses `NAME[@OFPORT][,type=dummy|patch|system|tap|vxlan|geneve|gre][,key=value…]`. Tunnel
+ * ports take remote_ip=IP|flow (required), local_ip=IP and key=N|flow; vxlan and geneve also
+ * dst_port=N, gre csum=true|false (netdev/tunnel.ts).
  */
 export function parsePortSpec(text: string): PortSpec | string {
   const [head = '', ...opts] = text.split(',');
@@ -58,7 +60,7 @@ export function parsePortSpec(text: string): PortSpec | string {
   }
   if (type === 'patch' && options['peer'] === undefined) return `--port ${JSON.stringify(text)}: a patch port needs peer=NAME`;
   if (type === 'patch' && options['peer'] === name) return `--port ${JSON.stringify(text)}: a patch port cannot be its own peer`;
-  if (type === 'vxlan' || type === 'geneve') {
+  if (type === 'vxlan' || type === 'geneve' || type === 'gre') {
     const t = parseTunnelOptions(type, options);
     if (typeof t === 'string') return `--port ${JSON.stringify(text)}: ${t}`;
   }

@@ -8,8 +8,9 @@
  * wire between two bridges); system (an existing Linux interface through AF_PACKET, afpacket.ts)
  * and tap/internal (a TAP device, tap.ts), both over the native addon that native.ts loads (the
  * switch runs without it; those two port types then fail to open with the reason); vxlan and
- * geneve (UDP tunnels over node:dgram, tunnel.ts), whose packets carry tunnel metadata
- * (Packet.tunnel) between the datagram and the flow key. pcap.ts reads
+ * geneve (UDP tunnels over node:dgram) and gre (over a raw IP socket of the addon, rawip.ts), all
+ * in tunnel.ts, whose packets carry tunnel metadata (Packet.tunnel) between the outer packet and
+ * the flow key. pcap.ts reads
  * and writes classic capture files for the dummy provider and the tests.
  *
  * Invariants every provider keeps:
@@ -38,7 +39,9 @@ export {
 export { SystemNetdev, slotSizeFor, DEFAULT_RING_FRAMES, type SystemNetdevOptions } from './afpacket.js';
 export { TapNetdev, type TapNetdevOptions } from './tap.js';
 export {
-  TunnelNetdev, parseTunnelOptions, decodeVxlan, decodeGeneve, encodeVxlan, encodeGeneve, newTunnelHeader,
-  VXLAN_PORT, GENEVE_PORT, VXLAN_HLEN, GENEVE_HLEN, ETH_P_TEB, TUNNEL_OPTION_NAMES, TUNNEL_RX_QUEUE_LIMIT, LEARN_LIMIT, REMOTE_LIMIT, LEARN_AGE_MS,
-  type TunnelType, type TunnelHeader, type TunnelNetdevOptions,
+  TunnelNetdev, parseTunnelOptions, tunnelOptionNames, decodeVxlan, decodeGeneve, decodeGre, encodeVxlan, encodeGeneve, encodeGre, newTunnelHeader,
+  VXLAN_PORT, GENEVE_PORT, VXLAN_HLEN, GENEVE_HLEN, GRE_HLEN, GRE_FLAG, IPPROTO_GRE, ETH_P_TEB, TUNNEL_OPTION_NAMES, GRE_OPTION_NAMES,
+  TUNNEL_RX_QUEUE_LIMIT, LEARN_LIMIT, REMOTE_LIMIT, LEARN_AGE_MS,
+  type TunnelType, type TunnelHeader, type TunnelNetdevOptions, type TunnelPortConfig, type GreFields,
 } from './tunnel.js';
+export { RawIpSocket, checkIpv4, numberToIp, RAW_MAX_PACKET, type RawIpHandler } from './rawip.js';

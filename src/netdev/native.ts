@@ -79,10 +79,10 @@ export interface NativeBinding {
   /** Creates (or attaches to) a TAP. Throws Error{code}. */
   openTap(name: string, maxFrame: number): NativePort & { readonly name: string };
   /** Starts polling; each wake-up calls cb(count, err) with count records in rxBuffer. Returns the budget used. */
-  start(port: NativePort, rxBuffer: Buffer, budget: number, cb: (count: number, err: number) => void): number;
+  start(port: NativePort | RawIpNativePort, rxBuffer: Buffer, budget: number, cb: (count: number, err: number) => void): number;
   /** Sends count frames packed back to back in buf; lens[i] is zeroed for each frame not sent. */
   send(port: NativePort, buf: Buffer, lens: Uint32Array, count: number): number;
-  close(port: NativePort): void;
+  close(port: NativePort | RawIpNativePort): void;
   /** [packets, drops] counted by the kernel since the last call (AF_PACKET). */
   ringStats(port: NativePort): [number, number];
   /** The interface's index, flags, MTU and address, or -errno. */
@@ -95,6 +95,20 @@ export interface NativeBinding {
   setIfMtu(name: string, mtu: number): number;
   linkMonitor(cb: (events: LinkEvent[], err: number) => void): NativeMonitor;
   closeMonitor(m: NativeMonitor): void;
+  /**
+   * A raw IPv4 socket for `protocol`, bound to `localAddr` (a number; 0: every address), whose
+   * receive records each hold a whole IP packet of at most maxFrame bytes. Throws Error{code}.
+   * Absent from an addon built before raw IP ports (rawip.ts says so).
+   */
+  openRawIp?(protocol: number, localAddr: number, maxFrame?: number): RawIpNativePort;
+  /** Sends count packets packed in buf, packet i to dsts[i]; lens[i] is zeroed for each one not sent. */
+  sendTo?(port: RawIpNativePort, buf: Buffer, lens: Uint32Array, count: number, dsts: Uint32Array): number;
+}
+
+/** A raw IP socket in the addon (start, close and the receive records as for NativePort). */
+export interface RawIpNativePort {
+  readonly protocol: number;
+  readonly maxFrame: number;
 }
 
 let loaded: NativeBinding | string | undefined;

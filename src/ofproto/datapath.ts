@@ -529,6 +529,8 @@ export class DatapathBridge {
       sp.txBytes = s.txBytes;
       sp.rxDropped = s.rxDropped;
       sp.txDropped = s.txDropped;
+      sp.rxErrors = s.rxErrors;
+      sp.txErrors = s.txErrors;
     }
   }
 

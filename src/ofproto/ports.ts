@@ -30,9 +30,9 @@ import { duration } from './flow-table.js';
 /**
  * dummy: in memory; internal: the LOCAL port; patch: a wire to a peer port (netdev/patch.ts);
  * system: an existing Linux interface (netdev/afpacket.ts); tap: a TAP device (netdev/tap.ts);
- * vxlan, geneve: UDP tunnels (netdev/tunnel.ts).
+ * vxlan, geneve: UDP tunnels; gre: GRE over a raw IP socket (netdev/tunnel.ts).
  */
-export type PortType = 'dummy' | 'internal' | 'patch' | 'system' | 'tap' | 'vxlan' | 'geneve';
+export type PortType = 'dummy' | 'internal' | 'patch' | 'system' | 'tap' | 'vxlan' | 'geneve' | 'gre';
 
 export interface PortSpec {
   readonly name: string;
@@ -69,6 +69,9 @@ export interface SwitchPort {
   txBytes: bigint;
   rxDropped: bigint;
   txDropped: bigint;
+  /** What the device could not use (malformed, undecodable) or failed to send. */
+  rxErrors: bigint;
+  txErrors: bigint;
 }
 
 export interface PortStatusEvent {
@@ -231,7 +234,7 @@ export class PortTable {
       portNo: no, name: spec.name, type: spec.type, hwAddr: spec.hwAddr ?? hwAddrFor(spec.name),
       config: 0, carrier: true, state: OFPPS.LIVE, curr: features, advertised: features, supported: features, peer: 0,
       currSpeed: DUMMY_SPEED_KBPS, maxSpeed: DUMMY_SPEED_KBPS, createdAt: this.now(),
-      rxPackets: 0n, txPackets: 0n, rxBytes: 0n, txBytes: 0n, rxDropped: 0n, txDropped: 0n,
+      rxPackets: 0n, txPackets: 0n, rxBytes: 0n, txBytes: 0n, rxDropped: 0n, txDropped: 0n, rxErrors: 0n, txErrors: 0n,
     };
     this.byNo.set(no, p);
     this.byName.set(spec.name, p);
@@ -250,7 +253,7 @@ function portStats(p: SwitchPort, now: number): PortStats {
   const d = duration(p.createdAt, now);
   return {
     portNo: p.portNo, rxPackets: p.rxPackets, txPackets: p.txPackets, rxBytes: p.rxBytes, txBytes: p.txBytes,
-    rxDropped: p.rxDropped, txDropped: p.txDropped, rxErrors: 0n, txErrors: 0n, rxFrameErr: 0n, rxOverErr: 0n,
+    rxDropped: p.rxDropped, txDropped: p.txDropped, rxErrors: p.rxErrors, txErrors: p.txErrors, rxFrameErr: 0n, rxOverErr: 0n,
     rxCrcErr: 0n, collisions: 0n, durationSec: d.sec, durationNsec: d.nsec,
   };
 }
