@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import {
   DummyNetdev, PatchNetdev, RX_BATCH, createPatchPair, hwAddrFromName, readPcap, zeroStats, type NetdevStatus,
 } from '../src/netdev/index.js';
-import { DEFAULT_HEADROOM, Packet } from '../src/packet/packet.js';
+import { DEFAULT_HEADROOM, Packet, tunnelWithId } from '../src/packet/packet.js';
 import { buildPacket } from '../src/packet/build.js';
 import { writePcap } from './pcap.js';
 import { findTool, requireTool } from './peers/peers.js';
@@ -286,6 +286,18 @@ test('patch: what one end sends the other receives, later, in batches, as copies
   t.is(a.stats().txPackets, 70n);
   t.is(b.stats().rxPackets, 70n);
   t.is(b.stats().rxBytes, a.stats().txBytes);
+});
+
+test('patch: tunnel metadata does not cross (as in Open vSwitch, the peer bridge sees a packet from no tunnel)', async (t) => {
+  const [a, b] = createPatchPair('patch-c', 'patch-d');
+  const rb = recorder();
+  b.setReceiver(rb.rx);
+  const p = Packet.from(frame(7));
+  p.tunnel = tunnelWithId(undefined, 0, 42);
+  a.send([p]);
+  await turns(() => rb.count() === 1);
+  t.is(rb.batches[0]![0]!.tunnel, undefined);
+  t.is(p.tunnel?.idLo, 42, 'the sender\'s packet is left as it was');
 });
 
 test('patch: a loop (each end sends back what it gets) never re-enters a receiver', async (t) => {

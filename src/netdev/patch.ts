@@ -7,6 +7,10 @@
  * of at most RX_BATCH. Never synchronously: forwarding on one bridge must not re-enter the other
  * bridge's datapath (or its own, when a pair loops back) while it is still running.
  *
+ * A frame crosses without its tunnel metadata (Packet.tunnel), as in Open vSwitch, whose patch
+ * ports clear the tunnel fields (with metadata and registers, which never leave a pipeline here):
+ * the peer bridge sees a packet that came from no tunnel.
+ *
  * A patch port is up while it is connected to a peer that is open; sends without one are counted
  * as txDropped. Frames that reach a peer with no receiver are the peer's rxDropped, as on a wire.
  */
