@@ -433,8 +433,9 @@ export class DatapathBridge {
   packetIn(c: ControllerCookie, packet: Packet, key: FlowKey): void {
     const match: Oxm[] = [{ field: OFPXMT.IN_PORT, value: c.inPort }];
     if (c.metadata !== 0n) match.push({ field: OFPXMT.METADATA, value: c.metadata });
-    const tun = (BigInt(key[K.TUN_ID]!) << 32n) | BigInt(key[K.TUN_ID + 1]!);
-    if (tun !== 0n) match.push({ field: OFPXMT.TUNNEL_ID, value: tun });
+    if (key[K.TUN_ID] !== 0 || key[K.TUN_ID + 1] !== 0) {
+      match.push({ field: OFPXMT.TUNNEL_ID, value: (BigInt(key[K.TUN_ID]!) << 32n) | BigInt(key[K.TUN_ID + 1]!) });
+    }
     this.ofproto.sendPacketIn({
       reason: c.reason, tableId: c.tableId, cookie: c.cookie, match, frame: packet.bytes(),
       ...(c.maxLen !== undefined ? { maxLen: c.maxLen } : {}),
